@@ -1,0 +1,65 @@
+# The e-commerce streaming warehouse. `make` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+# Run a command with the project's settings (.env, then the environment) exported.
+WITH_ENV := $(PY) -m pipeline exec --
+PYTEST_ARGS ?=
+
+.PHONY: help setup up down status db psql test test-unit lint format clean clean-db demo
+
+help: ## List the targets (the default)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(INSTALLED) ## Create .venv and install the pinned dependencies (constraints.txt)
+
+$(INSTALLED): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+	  || { echo "error: Python 3.11+ is needed ($(PYTHON) is $$($(PYTHON) -V 2>&1)); set PYTHON=python3.11" >&2; exit 2; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $@
+
+up: setup ## Start the project-managed PostgreSQL (or use yours) and apply sql/
+	$(PY) -m pipeline up
+
+down: setup ## Stop the project-managed PostgreSQL
+	$(PY) -m pipeline down
+
+status: setup ## Tell whether the database answers
+	$(PY) -m pipeline status
+
+db: setup ## Apply the idempotent DDL, roles and grants in sql/
+	$(PY) -m pipeline db
+
+psql: setup ## Open psql on the warehouse (ROLE=analyst|loader|transformer|auditor to pick a role)
+	$(PY) -m pipeline psql $(if $(ROLE),--role $(ROLE))
+
+test: setup ## Run every test (unit and integration; starts its own PostgreSQL)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: setup ## Run the fast unit tests only (no services)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: setup ## ruff check + ruff format --check (never rewrites files)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup ## Rewrite Python files with ruff format and fix what ruff can
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+demo: up ## The whole pipeline end to end on the local default
+	@echo "The pipeline stages are not built yet: the database is up. Try 'make psql'."
+
+clean: ## Remove generated data, checkpoints and caches (keeps the database and .venv)
+	rm -rf .warehouse/inputs .warehouse/staging .warehouse/archive .warehouse/checkpoints \
+	  .warehouse/test .pytest_cache .ruff_cache dbt_project/target dbt_project/logs
+
+clean-db: setup ## Stop the project-managed PostgreSQL and delete its data
+	$(PY) -m pipeline destroy

@@ -1,0 +1,87 @@
+"""python -m pipeline: the warehouse's database chores.
+
+up       start the project-managed PostgreSQL (or use yours) and apply sql/
+down     stop the project-managed PostgreSQL
+status   say whether the server answers, and which one it is
+db       apply the idempotent DDL and grants in sql/ (as the administrator)
+psql     open psql with the project's settings (--role to pick a role)
+exec     run a command with the project's settings in its environment
+destroy  stop the project-managed PostgreSQL and delete its data
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+from pipeline import cli, db, localdb, settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="Database chores for the e-commerce streaming warehouse.",
+        epilog="Settings come from the environment, then .env (see .env.example).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("up", help="start the project-managed PostgreSQL and apply the DDL")
+    sub.add_parser("down", help="stop the project-managed PostgreSQL")
+    sub.add_parser("status", help="does the server answer?")
+    sub.add_parser("db", help="apply sql/*.sql and set role passwords")
+    sub.add_parser("destroy", help="stop the project-managed PostgreSQL and delete its data")
+    psql = sub.add_parser("psql", help="psql with the project's settings")
+    psql.add_argument(
+        "--role",
+        choices=settings.ROLES,
+        help="connect as this role instead of the administrator",
+    )
+    sub.add_parser(
+        "exec",
+        help="run a command with the project's settings in its environment (after --)",
+    )
+    return parser
+
+
+def _exec(args: list[str], extra_env: dict[str, str] | None = None) -> None:
+    if not args:
+        raise settings.SettingsError(
+            "exec needs a command, e.g. 'python -m pipeline exec -- dbt build'"
+        )
+    env = settings.environment()
+    env.update(extra_env or {})
+    if shutil.which(args[0], path=env.get("PATH")) is None:
+        raise settings.SettingsError(f"command not found: {args[0]}")
+    os.execvpe(args[0], args, env)
+
+
+def main() -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args()
+    if extra and args.command not in ("psql", "exec"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    passthrough = extra[1:] if extra[:1] == ["--"] else extra
+    cli.configure_logging(args.verbose)
+    if args.command == "up":
+        localdb.up()
+    elif args.command == "down":
+        localdb.down()
+    elif args.command == "status":
+        return 0 if localdb.status() else 1
+    elif args.command == "db":
+        db.apply_ddl()
+    elif args.command == "destroy":
+        localdb.destroy()
+    elif args.command == "psql":
+        target = settings.connection(args.role)
+        _exec(["psql", *passthrough], {"PGUSER": target.user, "PGPASSWORD": target.password or ""})
+    elif args.command == "exec":
+        _exec(passthrough)
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run_main(main, "python -m pipeline")
+    sys.exit(0)

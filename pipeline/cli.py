@@ -1,0 +1,36 @@
+"""Shared command-line plumbing: logging set up once, user errors as one line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+USER_ERRORS: tuple[type[BaseException], ...] = ()
+
+
+def configure_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("py4j", "urllib3", "faker"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_main(main: Callable[[], int | None], prog: str) -> None:
+    """Run ``main``; errors a user can cause end in one line and exit code 2."""
+    from pipeline.db import DatabaseUnavailable
+    from pipeline.localdb import LocalDbError
+    from pipeline.settings import SettingsError
+
+    try:
+        code = main()
+    except (DatabaseUnavailable, LocalDbError, SettingsError, *USER_ERRORS) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

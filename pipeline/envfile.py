@@ -1,0 +1,46 @@
+"""Writing the git-ignored ``.env`` file: generated role passwords, owner-only."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pipeline import settings
+
+
+def generate_password() -> str:
+    # Hex only: safe in a dotenv file, a shell, a URL and a libpq conninfo string.
+    return secrets.token_hex(16)
+
+
+def ensure_values(values: dict[str, str], path: Path | None = None) -> list[str]:
+    """Add the keys of ``values`` that ``path`` lacks; returns the keys written.
+
+    Existing keys are never changed. The file is created with mode 0600 and
+    kept that way.
+    """
+    path = path or settings.env_file()
+    existing = settings.read_env_file(path)
+    missing = {k: v for k, v in values.items() if k not in existing}
+    if not missing and path.exists():
+        os.chmod(path, 0o600)
+        return []
+    header = ""
+    if not path.exists():
+        header = (
+            "# Written by `make up` (python -m pipeline up). Git-ignored; keep it private.\n"
+            "# Values in the process environment take precedence over this file.\n"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(header)
+        for key, value in missing.items():
+            handle.write(f"{key}={value}\n")
+    os.chmod(path, 0o600)
+    return list(missing)
+
+
+def role_password_defaults() -> dict[str, str]:
+    return {f"ECOM_{role.upper()}_PASSWORD": generate_password() for role in settings.ROLES}

@@ -1,0 +1,383 @@
+"""The project-managed PostgreSQL: a private cluster for the local default.
+
+``make up`` initialises (once) and starts a cluster with the PostgreSQL
+binaries on the machine. Its data lives in the git-ignored ``.warehouse/``
+folder; it listens on 127.0.0.1 and a private Unix socket only, on a
+non-default port, with scram-sha-256 passwords generated into ``.env``.
+
+``initdb`` and ``pg_ctl`` refuse to run as root, so as root every server
+command runs as the ``postgres`` system user (override: ECOM_LOCAL_PG_OSUSER)
+and the cluster's folder belongs to that user.
+
+When the user has pointed the project at a server of their own (PGHOST in the
+environment, or in a .env file not written by us), nothing is started.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import envfile, settings
+
+log = logging.getLogger(__name__)
+
+MANAGED_FLAG = "ECOM_LOCAL_PG"
+
+INSTALL_HINT = (
+    "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found. Install them "
+    "(Debian/Ubuntu: 'apt-get install postgresql'; Fedora: 'dnf install postgresql-server'; "
+    "macOS: 'brew install postgresql@15'), put their folder on PATH or in ECOM_PG_BINDIR, "
+    "or point PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE at an existing server"
+)
+
+
+def cluster_link() -> Path:
+    """Where the cluster's folder is (or links to): <state dir>/postgres."""
+    return settings.state_dir() / "postgres"
+
+
+class LocalDbError(RuntimeError):
+    """Something the user can fix; the message says what."""
+
+
+def is_managed() -> bool:
+    """True when the project should run its own PostgreSQL."""
+    if "PGHOST" in os.environ:
+        return os.environ.get(MANAGED_FLAG) == "1"
+    file_values = settings.read_env_file()
+    if "PGHOST" in file_values:
+        return file_values.get(MANAGED_FLAG) == "1"
+    return True
+
+
+def find_bindir() -> Path:
+    candidates: list[str] = []
+    if os.environ.get("ECOM_PG_BINDIR"):
+        candidates.append(os.environ["ECOM_PG_BINDIR"])
+    on_path = shutil.which("pg_ctl")
+    if on_path:
+        candidates.append(str(Path(os.path.realpath(on_path)).parent))
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            candidates.append(out)
+        except (OSError, subprocess.CalledProcessError):
+            pass
+
+    def version_key(path: str) -> float:
+        try:
+            return float(Path(path).parent.name)
+        except ValueError:
+            return 0.0
+
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version_key, reverse=True)
+    candidates += sorted(glob.glob("/usr/pgsql-*/bin"), reverse=True)
+    for candidate in candidates:
+        path = Path(candidate)
+        if all((path / tool).is_file() for tool in ("initdb", "pg_ctl", "postgres")):
+            return path
+    raise LocalDbError(INSTALL_HINT)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    bindir: Path
+    base: Path  # holds data/, run/ and postgresql.log
+    os_user: str | None  # run server commands as this user (when we are root)
+    port: int
+
+    @property
+    def data(self) -> Path:
+        return self.base / "data"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.base / "run"
+
+    @property
+    def logfile(self) -> Path:
+        return self.base / "postgresql.log"
+
+    def command(self, tool: str, *args: str) -> list[str]:
+        cmd = [str(self.bindir / tool), *args]
+        if self.os_user:
+            cmd = ["runuser", "-u", self.os_user, "--", *cmd]
+        return cmd
+
+    def run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(self.command(tool, *args), capture_output=True, text=True)
+        if check and result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            tail = detail[-1] if detail else f"exit {result.returncode}"
+            raise LocalDbError(f"{tool} failed: {tail} (server log: {self.logfile})")
+        return result
+
+
+def _can_reach(os_user: str, path: Path) -> bool:
+    """Can ``os_user`` traverse to and write into ``path``'s parent?"""
+    result = subprocess.run(
+        ["runuser", "-u", os_user, "--", "test", "-x", str(path.parent), "-a", "-w", str(path)],
+        capture_output=True,
+    )
+    return result.returncode == 0
+
+
+def _server_os_user() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    name = os.environ.get("ECOM_LOCAL_PG_OSUSER", "postgres")
+    try:
+        pwd.getpwnam(name)
+    except KeyError as exc:
+        raise LocalDbError(
+            f"running as root, but there is no '{name}' system user to run PostgreSQL as "
+            "(initdb and pg_ctl refuse root): install the postgresql package, which creates it, "
+            "set ECOM_LOCAL_PG_OSUSER to another unprivileged user, or run as a normal user"
+        ) from exc
+    return name
+
+
+def _cluster_base(os_user: str | None) -> Path:
+    """The folder of the cluster: .warehouse/postgres, or where it links to."""
+    link = cluster_link()
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        return link.resolve()
+    if os_user is None:
+        link.mkdir()
+        return link
+    # As root: the server user must reach the folder. A clone under /root is
+    # not reachable by other users, so the cluster then lives in /var/lib and
+    # .warehouse/postgres links to it.
+    link.mkdir()
+    shutil.chown(link, user=os_user)
+    if _can_reach(os_user, link):
+        return link
+    link.rmdir()
+    digest = hashlib.sha1(str(link.resolve()).encode()).hexdigest()[:12]
+    elsewhere = Path("/var/lib/ecom-warehouse") / digest
+    elsewhere.mkdir(parents=True, exist_ok=True)
+    os.chmod(elsewhere.parent, 0o755)
+    shutil.chown(elsewhere, user=os_user)
+    link.symlink_to(elsewhere)
+    log.info(
+        "user %s cannot reach %s; the cluster lives in %s (linked from %s)",
+        os_user,
+        link.parent,
+        elsewhere,
+        link,
+    )
+    return elsewhere
+
+
+def cluster() -> Cluster:
+    os_user = _server_os_user()
+    bindir = find_bindir()
+    port = int(settings.get("ECOM_LOCAL_PGPORT", str(settings.LOCAL_PGPORT_DEFAULT)))
+    return Cluster(bindir=bindir, base=_cluster_base(os_user), os_user=os_user, port=port)
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _ensure_env(port: int) -> None:
+    values = {
+        MANAGED_FLAG: "1",
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(port),
+        "PGDATABASE": settings.LOCAL_DATABASE_DEFAULT,
+        "PGUSER": settings.LOCAL_ADMIN_DEFAULT,
+        "PGPASSWORD": envfile.generate_password(),
+    }
+    values.update(envfile.role_password_defaults())
+    written = envfile.ensure_values(values)
+    if written:
+        log.info("wrote %s to %s (mode 600)", ", ".join(written), settings.env_file())
+
+
+def _initdb(c: Cluster) -> None:
+    log.info("initialising a new PostgreSQL cluster in %s", c.data)
+    c.data.mkdir(mode=0o700, exist_ok=True)
+    c.run_dir.mkdir(exist_ok=True)
+    if c.os_user:
+        for path in (c.base, c.data, c.run_dir):
+            shutil.chown(path, user=c.os_user)
+    admin = settings.connection(None)
+    with tempfile.NamedTemporaryFile("w", dir=c.base, delete=False) as handle:
+        handle.write(admin.password or "")
+        pwfile = Path(handle.name)
+    try:
+        if c.os_user:
+            shutil.chown(pwfile, user=c.os_user)
+        c.run(
+            "initdb",
+            "-D",
+            str(c.data),
+            "-U",
+            admin.user,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-locale",
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    socket_dir = str(c.run_dir) if len(str(c.run_dir)) < 90 else ""
+    (c.data / "ecom_warehouse.conf").write_text(
+        "# Written by pipeline/localdb.py for the project-managed cluster.\n"
+        "listen_addresses = '127.0.0.1'\n"
+        f"port = {c.port}\n"
+        f"unix_socket_directories = '{socket_dir}'\n"
+        "unix_socket_permissions = 0700\n"
+        "password_encryption = 'scram-sha-256'\n"
+        "shared_buffers = '256MB'\n"
+        "max_wal_size = '2GB'\n"
+        "logging_collector = off\n"
+    )
+    with (c.data / "postgresql.conf").open("a") as conf:
+        conf.write("\ninclude_if_exists = 'ecom_warehouse.conf'\n")
+    (c.data / "pg_hba.conf").write_text(
+        "# Project-managed cluster: loopback and the private socket only, passwords always.\n"
+        "local   all   all                  scram-sha-256\n"
+        "host    all   all   127.0.0.1/32   scram-sha-256\n"
+    )
+    if c.os_user:
+        for name in ("ecom_warehouse.conf", "pg_hba.conf"):
+            shutil.chown(c.data / name, user=c.os_user)
+
+
+def _status(c: Cluster) -> bool:
+    """Is our server running? Clears a stale postmaster.pid left by a crash."""
+    pidfile = c.data / "postmaster.pid"
+    if not pidfile.exists():
+        return False
+    result = c.run("pg_ctl", "status", "-D", str(c.data), check=False)
+    if result.returncode == 0:
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            return True
+        if b"postgres" in cmdline:
+            return True
+        log.warning("stale postmaster.pid (pid %s is another program now); removing it", pid)
+    else:
+        log.warning("stale postmaster.pid after a crash; removing it")
+    pidfile.unlink(missing_ok=True)
+    return False
+
+
+def up() -> None:
+    """Initialise (once) and start the cluster, create the database, apply the DDL."""
+    from pipeline import db
+
+    if not is_managed():
+        target = settings.connection(None)
+        log.info(
+            "using your PostgreSQL server at %s (PGHOST is set); nothing to start",
+            target.describe(),
+        )
+        db.apply_ddl()
+        return
+    port = int(settings.get("ECOM_LOCAL_PGPORT", str(settings.LOCAL_PGPORT_DEFAULT)))
+    _ensure_env(port)
+    c = cluster()
+    if not (c.data / "PG_VERSION").exists():
+        _initdb(c)
+    if _status(c):
+        log.info("PostgreSQL is already running on 127.0.0.1:%s", c.port)
+    else:
+        if _port_in_use(c.port):
+            raise LocalDbError(
+                f"port {c.port} on 127.0.0.1 is taken by another program: set "
+                "ECOM_LOCAL_PGPORT (and PGPORT) in .env to a free port, then run 'make up' again"
+            )
+        log.info("starting PostgreSQL on 127.0.0.1:%s (log: %s)", c.port, c.logfile)
+        if c.os_user and not c.logfile.exists():
+            c.logfile.touch()
+            shutil.chown(c.logfile, user=c.os_user)
+        c.run("pg_ctl", "start", "-D", str(c.data), "-l", str(c.logfile), "-w", "-t", "60")
+    _ensure_database()
+    db.apply_ddl()
+    admin = settings.connection(None)
+    log.info("ready: %s (credentials in %s)", admin.describe(), settings.env_file())
+
+
+def _ensure_database() -> None:
+    from psycopg2 import sql
+
+    from pipeline import db
+
+    name = settings.connection(None).dbname
+    with db.connection(None, dbname="postgres", retries=10) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("select 1 from pg_database where datname = %s", (name,))
+            if cur.fetchone() is None:
+                log.info("creating database %s", name)
+                cur.execute(
+                    sql.SQL("create database {} encoding 'UTF8'").format(sql.Identifier(name))
+                )
+
+
+def down() -> None:
+    if not is_managed():
+        log.info("PGHOST points at your own server; the project does not stop it")
+        return
+    if not (cluster_link() / "data" / "PG_VERSION").exists():
+        log.info("no project-managed PostgreSQL here; nothing to stop")
+        return
+    c = cluster()
+    if not _status(c):
+        log.info("PostgreSQL is not running")
+        return
+    c.run("pg_ctl", "stop", "-D", str(c.data), "-m", "fast", "-w", "-t", "60")
+    log.info("PostgreSQL stopped")
+
+
+def status() -> bool:
+    """Print whether the server answers; returns True when it does."""
+    from pipeline import db
+
+    if is_managed() and not (cluster_link() / "data" / "PG_VERSION").exists():
+        log.info("no project-managed PostgreSQL yet: run 'make up'")
+        return False
+    try:
+        with db.connection(None) as conn, conn.cursor() as cur:
+            cur.execute("select version()")
+            version = cur.fetchone()[0].split(",")[0]
+    except (db.DatabaseUnavailable, settings.SettingsError) as exc:
+        log.info("%s", exc)
+        return False
+    kind = "project-managed" if is_managed() else "your server"
+    log.info("up (%s): %s at %s", kind, version, settings.connection(None).describe())
+    return True
+
+
+def destroy() -> None:
+    """Stop the cluster and delete its data (make clean-db)."""
+    down()
+    link = cluster_link()
+    if link.is_symlink():
+        target = link.resolve()
+        shutil.rmtree(target, ignore_errors=True)
+        link.unlink()
+    elif link.exists():
+        shutil.rmtree(link)
+    log.info("project-managed PostgreSQL data removed")

@@ -1,0 +1,127 @@
+"""Settings, read from the environment in exactly one place.
+
+The server is addressed with libpq's own variables (PGHOST, PGPORT,
+PGDATABASE, and PGUSER/PGPASSWORD for the administrator who applies the DDL),
+so psql, psycopg2, dbt's profiles.yml and the GX connection string agree
+without translation. Each component connects as its own least-privilege role
+(ecom_loader, ecom_transformer, ecom_analyst, ecom_auditor; see
+sql/030_roles.sql) with the password in ECOM_<ROLE>_PASSWORD.
+
+Values are taken from the process environment first, then from the
+git-ignored ``.env`` file at the repository root (written by ``make up`` for
+the project-managed PostgreSQL, or copied by hand from ``.env.example``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def env_file() -> Path:
+    """The dotenv file: ECOM_ENV_FILE, or .env at the repository root."""
+    return Path(os.environ.get("ECOM_ENV_FILE", REPO_ROOT / ".env"))
+
+
+def state_dir() -> Path:
+    """Local state (the managed cluster, inputs, checkpoints): ECOM_STATE_DIR or .warehouse/."""
+    return Path(os.environ.get("ECOM_STATE_DIR", REPO_ROOT / ".warehouse"))
+
+
+ROLES = ("loader", "transformer", "analyst", "auditor")
+ROLE_DEFAULT_NAMES = {role: f"ecom_{role}" for role in ROLES}
+
+# The project-managed PostgreSQL listens here unless ECOM_LOCAL_PGPORT says otherwise.
+LOCAL_PGPORT_DEFAULT = 55432
+LOCAL_DATABASE_DEFAULT = "ecommerce"
+LOCAL_ADMIN_DEFAULT = "ecom_admin"
+
+
+def read_env_file(path: Path | None = None) -> dict[str, str]:
+    """Parse a dotenv file: KEY=VALUE lines, '#' comments, optional quotes."""
+    path = path or env_file()
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :]
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def environment() -> dict[str, str]:
+    """The effective settings: the .env file overlaid by the process environment."""
+    merged = read_env_file()
+    merged.update(os.environ)
+    return merged
+
+
+def get(name: str, default: str | None = None) -> str | None:
+    return environment().get(name, default)
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str | None
+
+    def dsn_kwargs(self) -> dict[str, object]:
+        kwargs: dict[str, object] = {
+            "host": self.host,
+            "port": self.port,
+            "dbname": self.dbname,
+            "user": self.user,
+            "connect_timeout": 5,
+            "application_name": "ecommerce-stream-warehouse",
+        }
+        if self.password:
+            kwargs["password"] = self.password
+        return kwargs
+
+    def describe(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def connection(role: str | None = None) -> ConnectionSettings:
+    """Connection settings for ``role`` (one of ROLES) or, with None, the administrator."""
+    env = environment()
+    if "PGHOST" not in env:
+        raise SettingsError(
+            "no PostgreSQL configured: run 'make up' to start the project-managed one, "
+            "or set PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE (see .env.example)"
+        )
+    host = env["PGHOST"]
+    try:
+        port = int(env.get("PGPORT", "5432"))
+    except ValueError as exc:
+        raise SettingsError(f"PGPORT must be a number, got {env.get('PGPORT')!r}") from exc
+    dbname = env.get("PGDATABASE", LOCAL_DATABASE_DEFAULT)
+    if role is None:
+        return ConnectionSettings(
+            host, port, dbname, env.get("PGUSER", LOCAL_ADMIN_DEFAULT), env.get("PGPASSWORD")
+        )
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
+    return ConnectionSettings(
+        host, port, dbname, ROLE_DEFAULT_NAMES[role], env.get(f"ECOM_{role.upper()}_PASSWORD")
+    )

@@ -1,0 +1,59 @@
+-- Landing tables. Idempotent. The column list of raw.ecommerce_events follows
+-- the event contract in pipeline/contract.py (tests/unit/test_contract.py
+-- holds the two together), plus lineage columns.
+
+-- One row per valid input row. Append-only: duplicates by event_id are kept
+-- here on purpose and removed in dbt staging. No primary key and only one
+-- cheap index: every index slows ingestion down.
+create table if not exists raw.ecommerce_events (
+    event_id uuid not null,
+    event_type text not null,
+    user_id bigint not null,
+    user_name text not null,
+    product_id bigint not null,
+    product_name text not null,
+    category text not null,
+    price numeric(10,2) not null,
+    quantity integer not null,
+    event_time timestamptz not null,
+    session_id text not null,
+    source_file text not null,
+    batch_id bigint not null,
+    ingested_at timestamptz not null
+);
+
+-- dbt's incremental filter reads "rows ingested since the last run"; rows
+-- arrive in ingested_at order, which is what a BRIN index is for (tiny, and
+-- nearly free to maintain on an append-only table).
+create index if not exists ecommerce_events_ingested_at_brin
+    on raw.ecommerce_events using brin (ingested_at);
+
+-- Quarantine: input rows that broke the contract, kept verbatim with the
+-- reasons (codes from pipeline/contract.py). Never repaired.
+create table if not exists raw.ecommerce_events_rejected (
+    source_file text not null,
+    raw_line text not null,
+    reasons text[] not null,
+    batch_id bigint not null,
+    rejected_at timestamptz not null
+);
+
+create index if not exists ecommerce_events_rejected_at_brin
+    on raw.ecommerce_events_rejected using brin (rejected_at);
+
+-- The exactly-once ledger: one row per committed micro-batch, written in the
+-- same transaction as the batch's rows and rejects. A batch id already here
+-- is a replay and is skipped.
+create table if not exists raw.ingestion_batches (
+    stream_name text not null,
+    batch_id bigint not null,
+    files text[] not null,
+    rows_in bigint not null,
+    rows_loaded bigint not null,
+    rows_rejected bigint not null,
+    started_at timestamptz not null,
+    committed_at timestamptz not null default clock_timestamp(),
+    primary key (stream_name, batch_id),
+    constraint ingestion_batches_rows_reconcile
+        check (rows_in = rows_loaded + rows_rejected)
+);

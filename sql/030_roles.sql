@@ -1,0 +1,54 @@
+-- Least-privilege roles and their grants. Idempotent. Passwords are not set
+-- here: `python -m pipeline db` sets them from ECOM_<ROLE>_PASSWORD.
+--
+-- ecom_loader       the streaming job: insert into raw, read its own ledger
+-- ecom_transformer  dbt: read raw, own and build staging and marts
+-- ecom_analyst      BI: read marts, nothing else
+-- ecom_auditor      Great Expectations: read raw, staging and marts
+do $$
+declare
+    role_name text;
+begin
+    foreach role_name in array array['ecom_loader', 'ecom_transformer', 'ecom_analyst', 'ecom_auditor'] loop
+        if not exists (select from pg_catalog.pg_roles where rolname = role_name) then
+            execute format('create role %I login', role_name);
+        end if;
+        execute format(
+            'alter role %I login nosuperuser nocreatedb nocreaterole noreplication nobypassrls',
+            role_name
+        );
+    end loop;
+end
+$$;
+
+-- Nobody gets anything by default; each role gets exactly what it needs.
+do $$
+begin
+    execute format('revoke all on database %I from public', current_database());
+    execute format(
+        'grant connect on database %I to ecom_loader, ecom_transformer, ecom_analyst, ecom_auditor',
+        current_database()
+    );
+    -- dbt creates its schemas if missing and uses temporary tables for incremental models.
+    execute format('grant create, temporary on database %I to ecom_transformer', current_database());
+end
+$$;
+revoke create on schema public from public;
+
+-- raw: the loader appends, the transformer and the auditor read.
+grant usage on schema raw to ecom_loader, ecom_transformer, ecom_auditor;
+grant insert on raw.ecommerce_events, raw.ecommerce_events_rejected, raw.ingestion_batches to ecom_loader;
+grant select on raw.ingestion_batches to ecom_loader;
+grant select on all tables in schema raw to ecom_transformer, ecom_auditor;
+
+-- staging and marts belong to the transformer, who (re)builds them.
+alter schema staging owner to ecom_transformer;
+alter schema marts owner to ecom_transformer;
+grant usage on schema staging to ecom_auditor;
+grant usage on schema marts to ecom_analyst, ecom_auditor;
+grant select on all tables in schema staging to ecom_auditor;
+grant select on all tables in schema marts to ecom_analyst, ecom_auditor;
+alter default privileges for role ecom_transformer in schema staging
+    grant select on tables to ecom_auditor;
+alter default privileges for role ecom_transformer in schema marts
+    grant select on tables to ecom_analyst, ecom_auditor;

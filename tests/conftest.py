@@ -1,0 +1,34 @@
+"""Test isolation: every test session gets its own project-managed PostgreSQL.
+
+Tests never touch the user's database or .env: state goes to .warehouse/test
+(git-ignored), the server listens on its own port, and libpq variables from the
+caller's environment are ignored. The cluster is started on first use by the
+``warehouse`` fixture and stopped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEST_STATE = REPO_ROOT / ".warehouse" / "test"
+
+os.environ["ECOM_STATE_DIR"] = str(TEST_STATE)
+os.environ["ECOM_ENV_FILE"] = str(TEST_STATE / ".env")
+os.environ["ECOM_LOCAL_PGPORT"] = os.environ.get("ECOM_TEST_PGPORT", "55433")
+for _var in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSERVICE", "PGPASSFILE"):
+    os.environ.pop(_var, None)
+TEST_STATE.mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def warehouse():
+    """A running project-managed PostgreSQL with the DDL applied."""
+    from pipeline import localdb
+
+    localdb.up()
+    yield
+    localdb.down()
