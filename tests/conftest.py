@@ -1,8 +1,9 @@
 """Test isolation: every test session gets its own project-managed PostgreSQL.
 
 Tests never touch the user's database or .env: state goes to .warehouse/test
-(git-ignored), the server listens on its own port, and libpq variables from the
-caller's environment are ignored. The cluster is started on first use by the
+(git-ignored; ECOM_TEST_STATE_DIR to move it), the server listens on its own
+port (ECOM_TEST_PGPORT, default 55433), and libpq variables from the caller's
+environment are ignored. The cluster is started on first use by the
 ``warehouse`` fixture and stopped at the end of the session.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TEST_STATE = REPO_ROOT / ".warehouse" / "test"
+TEST_STATE = Path(os.environ.get("ECOM_TEST_STATE_DIR", REPO_ROOT / ".warehouse" / "test"))
 
 os.environ["ECOM_STATE_DIR"] = str(TEST_STATE)
 os.environ["ECOM_ENV_FILE"] = str(TEST_STATE / ".env")
