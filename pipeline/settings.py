@@ -40,6 +40,31 @@ LOCAL_DATABASE_DEFAULT = "ecommerce"
 LOCAL_ADMIN_DEFAULT = "ecom_admin"
 
 
+def _path_setting(name: str, default: Path) -> Path:
+    value = get(name)
+    return Path(value) if value else default
+
+
+def input_dir() -> Path:
+    """The inputs folder the generator writes into and the stream watches (ECOM_INPUT_DIR)."""
+    return _path_setting("ECOM_INPUT_DIR", state_dir() / "inputs")
+
+
+def manifest_path() -> Path:
+    """The generator's append-only manifest log, outside the inputs folder (ECOM_MANIFEST)."""
+    return _path_setting("ECOM_MANIFEST", state_dir() / "manifest.jsonl")
+
+
+def checkpoint_dir() -> Path:
+    """Spark's streaming checkpoint (ECOM_CHECKPOINT_DIR)."""
+    return _path_setting("ECOM_CHECKPOINT_DIR", state_dir() / "checkpoints" / "ecommerce_events")
+
+
+def archive_dir() -> Path:
+    """Where processed input files are moved, outside the inputs folder (ECOM_ARCHIVE_DIR)."""
+    return _path_setting("ECOM_ARCHIVE_DIR", state_dir() / "archive")
+
+
 def read_env_file(path: Path | None = None) -> dict[str, str]:
     """Parse a dotenv file: KEY=VALUE lines, '#' comments, optional quotes."""
     path = path or env_file()
