@@ -15,8 +15,11 @@ def configure_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    for noisy in ("py4j", "urllib3", "faker"):
+    for noisy in ("urllib3", "faker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # py4j logs every Python exception raised inside foreachBatch with a full
+    # traceback; the job reports the failure itself.
+    logging.getLogger("py4j").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
 
 
 def run_main(main: Callable[[], int | None], prog: str) -> None:

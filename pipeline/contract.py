@@ -81,9 +81,13 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
 
 # Reason codes written to raw.ecommerce_events_rejected.reasons. They are
 # stable identifiers: BI queries and tests group by them.
-REASON_BAD_HEADER = "bad_header"
-REASON_WRONG_COLUMN_COUNT = "wrong_column_count"
-REASON_MALFORMED = "malformed_csv"
+REASON_BAD_HEADER = (
+    "bad_header"  # the file's first line is not CSV_HEADER: every line is quarantined
+)
+# The line does not split into exactly len(FIELDS) CSV fields: a missing or
+# extra column, broken quoting, or a blank line.
+REASON_MALFORMED_ROW = "malformed_csv_row"
+REASON_INVALID_ENCODING = "invalid_encoding"  # not UTF-8, or a NUL character
 
 
 def reason_missing(field: str) -> str:
@@ -141,7 +145,7 @@ def validate_row(values: list[str]) -> list[str]:
     missing. Values are never trimmed or otherwise repaired.
     """
     if len(values) != len(FIELDS):
-        return [REASON_WRONG_COLUMN_COUNT]
+        return [REASON_MALFORMED_ROW]
     reasons: list[str] = []
     for field, value in zip(FIELDS, values, strict=True):
         if value == "":
@@ -152,11 +156,14 @@ def validate_row(values: list[str]) -> list[str]:
 
 
 def validate_line(line: str) -> list[str]:
-    """Validate one CSV line (without its newline) against the contract."""
-    try:
-        rows = list(csv.reader(io.StringIO(line), strict=True))
-    except csv.Error:
-        return [REASON_MALFORMED]
+    """Validate one CSV line (without its newline) against the contract.
+
+    Lenient about quotes the way Spark's CSV parser is (a stray quote inside an
+    unquoted field is a literal character), so both agree line by line.
+    """
+    if "\x00" in line or "\ufffd" in line:
+        return [REASON_INVALID_ENCODING]
+    rows = list(csv.reader(io.StringIO(line)))
     if len(rows) != 1:
-        return [REASON_MALFORMED]
+        return [REASON_MALFORMED_ROW]
     return validate_row(rows[0])

@@ -19,7 +19,7 @@ create table if not exists raw.ecommerce_events (
     session_id text not null,
     source_file text not null,
     batch_id bigint not null,
-    ingested_at timestamptz not null
+    ingested_at timestamptz not null default now()
 );
 
 -- dbt's incremental filter reads "rows ingested since the last run"; rows
@@ -30,22 +30,28 @@ create index if not exists ecommerce_events_ingested_at_brin
 
 -- Quarantine: input rows that broke the contract, kept verbatim with the
 -- reasons (codes from pipeline/contract.py). Never repaired.
+-- raw_line is the line as read; bytes that PostgreSQL text cannot hold (NUL,
+-- invalid UTF-8) appear as U+FFFD, and the reasons say so.
 create table if not exists raw.ecommerce_events_rejected (
     source_file text not null,
+    line_number integer not null,
     raw_line text not null,
     reasons text[] not null,
     batch_id bigint not null,
-    rejected_at timestamptz not null
+    rejected_at timestamptz not null default now()
 );
 
 create index if not exists ecommerce_events_rejected_at_brin
     on raw.ecommerce_events_rejected using brin (rejected_at);
 
 -- The exactly-once ledger: one row per committed micro-batch, written in the
--- same transaction as the batch's rows and rejects. A batch id already here
--- is a replay and is skipped.
+-- same transaction as the batch's rows and rejects. A (query_id, batch_id)
+-- already here is a replay and is skipped. query_id is Spark's id of the
+-- streaming query, kept in its checkpoint: a new checkpoint starts batch ids
+-- at 0 again, and must not be mistaken for a replay of the old one.
 create table if not exists raw.ingestion_batches (
     stream_name text not null,
+    query_id uuid not null,
     batch_id bigint not null,
     files text[] not null,
     rows_in bigint not null,
@@ -53,7 +59,7 @@ create table if not exists raw.ingestion_batches (
     rows_rejected bigint not null,
     started_at timestamptz not null,
     committed_at timestamptz not null default clock_timestamp(),
-    primary key (stream_name, batch_id),
+    primary key (query_id, batch_id),
     constraint ingestion_batches_rows_reconcile
         check (rows_in = rows_loaded + rows_rejected)
 );

@@ -1,0 +1,134 @@
+"""python -m ingestion: stream CSV files from the inputs folder into PostgreSQL, exactly once.
+
+python -m ingestion [run] [options]   watch the inputs folder (Ctrl-C stops cleanly)
+python -m ingestion --once            process every file present, then exit
+python -m ingestion status            last batches, totals, files waiting
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ingestion import job, sink, spark, status
+from pipeline import cli, settings
+
+EPILOG = """\
+every option can also be set in the environment (or .env): ECOM_INPUT_DIR,
+ECOM_CHECKPOINT_DIR, ECOM_ARCHIVE_DIR, ECOM_TRIGGER_SECONDS,
+ECOM_MAX_FILES_PER_TRIGGER, ECOM_SPARK_MASTER, ECOM_PROCESSED_FILES.
+The loader connects as ecom_loader with PGHOST/PGPORT/PGDATABASE and
+ECOM_LOADER_PASSWORD.
+
+examples:
+  python -m ingestion                         # stream until Ctrl-C
+  python -m ingestion --once                  # drain the inputs folder and exit
+  python -m ingestion --master spark://host:7077
+  python -m ingestion status
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    env = settings.get
+    parser = argparse.ArgumentParser(
+        prog="python -m ingestion",
+        description="Spark Structured Streaming: CSV files -> raw.ecommerce_events, exactly once; "
+        "bad rows -> raw.ecommerce_events_rejected with their reasons.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", nargs="?", choices=("run", "status"), default="run")
+    parser.add_argument(
+        "--input-dir",
+        type=Path,
+        default=settings.input_dir(),
+        help="the inputs folder to watch (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=settings.checkpoint_dir(),
+        help="Spark checkpoint (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--archive-dir",
+        type=Path,
+        default=settings.archive_dir(),
+        help="processed files go here with --processed archive (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--processed",
+        choices=("archive", "delete", "keep"),
+        default=env("ECOM_PROCESSED_FILES", "archive"),
+        help="what happens to a file once its batch is committed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--trigger",
+        type=float,
+        default=float(env("ECOM_TRIGGER_SECONDS", "0.5")),
+        metavar="SECONDS",
+        help="micro-batch interval (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="process every file present (in batches), then exit"
+    )
+    parser.add_argument(
+        "--max-files-per-trigger",
+        type=int,
+        default=int(env("ECOM_MAX_FILES_PER_TRIGGER", "50")),
+        metavar="N",
+        help="at most N files per micro-batch; bounds memory (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--master",
+        default=env("ECOM_SPARK_MASTER", "local[*]"),
+        help="Spark master URL, e.g. spark://host:7077 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--stream-name",
+        default="ecommerce_events",
+        help="name in logs and the ledger (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--db-retry-seconds",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="keep retrying an unreachable PostgreSQL this long before failing (default: %(default)s)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    cli.configure_logging(args.verbose)
+    if args.verbose:
+        os.environ.setdefault("ECOM_SPARK_LOG_LEVEL", "warn")
+    if args.command == "status":
+        print(status.report(args.input_dir, args.checkpoint_dir))
+        return 0
+    if args.trigger < 0 or args.max_files_per_trigger < 1:
+        raise settings.SettingsError("--trigger must be >= 0 and --max-files-per-trigger >= 1")
+    config = job.JobConfig(
+        input_dir=args.input_dir,
+        checkpoint_dir=args.checkpoint_dir,
+        archive_dir=args.archive_dir,
+        master=args.master,
+        trigger_seconds=args.trigger,
+        once=args.once,
+        max_files_per_trigger=args.max_files_per_trigger,
+        processed=args.processed,
+        stream_name=args.stream_name,
+        db_retry_seconds=args.db_retry_seconds,
+    )
+    job.run(config)
+    return 0
+
+
+if __name__ == "__main__":
+    cli.USER_ERRORS = (job.IngestionError, sink.SinkError, spark.JavaMissing)
+    cli.run_main(main, "python -m ingestion")
+    sys.exit(0)

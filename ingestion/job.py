@@ -1,0 +1,184 @@
+"""The streaming job: read the inputs folder, validate, write each micro-batch exactly once."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from ingestion.files import ProcessedFiles
+from ingestion.sink import BatchResult, BatchWriter
+from ingestion.transform import transform
+from pipeline import db
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobConfig:
+    input_dir: Path
+    checkpoint_dir: Path
+    archive_dir: Path
+    master: str = "local[*]"
+    trigger_seconds: float = 0.5
+    once: bool = False
+    max_files_per_trigger: int = 50
+    processed: str = "archive"  # archive | delete | keep
+    stream_name: str = "ecommerce_events"
+    db_retry_seconds: float = 120.0
+    spark_conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class JobSummary:
+    batches: int = 0
+    replayed: int = 0
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+
+    def add(self, result: BatchResult) -> None:
+        if result.replayed:
+            self.replayed += 1
+            return
+        self.batches += 1
+        self.rows_in += result.rows_in
+        self.rows_loaded += result.rows_loaded
+        self.rows_rejected += result.rows_rejected
+
+
+class IngestionError(RuntimeError):
+    """The job stopped for a reason the user can act on; the message says which."""
+
+
+def _query_id_reader(checkpoint_dir: Path):
+    """Spark's query id, from the checkpoint's metadata file (written before batch 0)."""
+    cached: list[str] = []
+
+    def query_id() -> str:
+        if not cached:
+            metadata = (checkpoint_dir / "metadata").read_text().splitlines()[0]
+            cached.append(json.loads(metadata)["id"])
+        return cached[0]
+
+    return query_id
+
+
+def check_database() -> None:
+    """Fail fast, with one line, if the loader cannot reach its tables."""
+    with db.connection("loader") as conn, conn.cursor() as cur:
+        try:
+            cur.execute("select 1 from raw.ingestion_batches limit 1")
+        except Exception as exc:  # noqa: BLE001 - reported as one line
+            raise IngestionError(
+                f"the loader role cannot read raw.ingestion_batches ({str(exc).strip()}); "
+                "run 'make db' to create the schema and grants"
+            ) from exc
+
+
+def build_query(spark, config: JobConfig, writer: BatchWriter):
+    """Define and start the streaming query (not yet waited on)."""
+    config.input_dir.mkdir(parents=True, exist_ok=True)
+    config.checkpoint_dir.parent.mkdir(parents=True, exist_ok=True)
+    reader = (
+        spark.readStream.format("text")
+        .option("wholetext", "true")
+        .option("pathGlobFilter", "*.csv")
+        .option("maxFilesPerTrigger", str(config.max_files_per_trigger))
+    )
+    files = reader.load(str(config.input_dir.resolve())).select(
+        F.element_at(F.split(F.col("_metadata.file_path"), "/"), -1).alias("source_file"),
+        F.col("value").alias("content"),
+    )
+    writer_stream = (
+        transform(files)
+        .writeStream.queryName(config.stream_name)
+        .option("checkpointLocation", str(config.checkpoint_dir.resolve()))
+        .foreachBatch(writer)
+    )
+    if config.once:
+        writer_stream = writer_stream.trigger(availableNow=True)
+    else:
+        writer_stream = writer_stream.trigger(
+            processingTime=f"{int(config.trigger_seconds * 1000)} milliseconds"
+        )
+    return writer_stream.start()
+
+
+def run(config: JobConfig) -> JobSummary:
+    """Run the job until it is done (--once) or stopped (SIGINT/SIGTERM)."""
+    from ingestion.spark import build_session
+
+    check_database()
+    summary = JobSummary()
+    writer = BatchWriter(
+        config.stream_name,
+        _query_id_reader(config.checkpoint_dir),
+        retry_seconds=config.db_retry_seconds,
+        on_batch=summary.add,
+        processed=ProcessedFiles(config.processed, config.input_dir, config.archive_dir),
+    )
+    clock = time.monotonic()
+    spark = build_session(config.master, **config.spark_conf)
+    log.info(
+        "Spark %s up in %.1fs (master %s); watching %s for *.csv%s",
+        spark.version,
+        time.monotonic() - clock,
+        config.master,
+        config.input_dir,
+        " (once: everything present, then exit)" if config.once else "",
+    )
+    stop = threading.Event()
+
+    def request_stop(signum, _frame) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.info(
+            "%s received: finishing the current batch, then stopping", signal.Signals(signum).name
+        )
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    query = build_query(spark, config, writer)
+    try:
+        while query.isActive:
+            if stop.is_set():
+                deadline = time.monotonic() + 60
+                while query.status.get("isTriggerActive") and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                query.stop()
+                break
+            query.awaitTermination(0.5)
+        exception = query.exception()
+        if exception is not None:
+            raise IngestionError(_describe(exception))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        writer.close()
+        spark.stop()
+    log.info(
+        "stopped: %d batches, %d rows in, %d loaded, %d rejected%s",
+        summary.batches,
+        summary.rows_in,
+        summary.rows_loaded,
+        summary.rows_rejected,
+        f", {summary.replayed} replayed batches skipped" if summary.replayed else "",
+    )
+    return summary
+
+
+def _describe(exception) -> str:
+    text = str(exception.desc if hasattr(exception, "desc") else exception)
+    for line in text.splitlines():
+        for marker in ("SinkError: ", "DatabaseUnavailable: ", "IngestionError: "):
+            if marker in line:
+                return line.split(marker, 1)[1].strip()
+    first = text.strip().splitlines()[0] if text.strip() else repr(exception)
+    return f"the streaming query failed: {first}"

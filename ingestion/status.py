@@ -1,0 +1,51 @@
+"""`python -m ingestion status`: what the stream has done and what waits for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline import db
+
+
+def report(input_dir: Path, checkpoint_dir: Path, last: int = 10) -> str:
+    waiting = sorted(input_dir.glob("*.csv")) if input_dir.is_dir() else []
+    commits = checkpoint_dir / "commits"
+    committed = (
+        [int(p.name) for p in commits.iterdir() if p.name.isdigit()] if commits.is_dir() else []
+    )
+    lines = [
+        f"inputs folder   {input_dir}: {len(waiting)} file(s) waiting",
+        f"checkpoint      {checkpoint_dir}: "
+        + (f"last committed batch {max(committed)}" if committed else "no batch committed yet"),
+    ]
+    with db.connection("loader") as conn, conn.cursor() as cur:
+        cur.execute(
+            "select count(*), coalesce(sum(rows_in), 0), coalesce(sum(rows_loaded), 0), "
+            "coalesce(sum(rows_rejected), 0), max(committed_at) from raw.ingestion_batches"
+        )
+        batches, rows_in, loaded, rejected, newest = cur.fetchone()
+        lines.append(
+            f"ledger totals   {batches} batches, {rows_in} rows in, {loaded} loaded, "
+            f"{rejected} rejected; last commit {newest:%Y-%m-%d %H:%M:%S %Z}"
+            if batches
+            else "ledger totals   no batch yet"
+        )
+        cur.execute(
+            "select stream_name, batch_id, cardinality(files), rows_in, rows_loaded, rows_rejected, "
+            "committed_at, extract(epoch from committed_at - started_at) "
+            "from raw.ingestion_batches order by committed_at desc limit %s",
+            (last,),
+        )
+        rows = cur.fetchall()
+    if rows:
+        lines.append("")
+        lines.append(
+            f"{'stream':<18} {'batch':>6} {'files':>5} {'rows in':>9} {'loaded':>9} "
+            f"{'rejected':>8}  {'committed (UTC)':<19} {'seconds':>7}"
+        )
+        for stream, batch, files, r_in, r_ok, r_bad, at, secs in rows:
+            lines.append(
+                f"{stream:<18} {batch:>6} {files:>5} {r_in:>9} {r_ok:>9} {r_bad:>8}  "
+                f"{at:%Y-%m-%d %H:%M:%S} {float(secs):>7.2f}"
+            )
+    return "\n".join(lines)

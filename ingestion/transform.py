@@ -1,0 +1,167 @@
+"""Validation and typing: pure functions from DataFrame to DataFrame.
+
+Input files are read whole (one row per file: ``source_file``, ``content``) and
+split into physical lines here, so that every line of every file is accounted
+for: the header line is checked and dropped, every other line becomes exactly
+one output row, either valid (empty ``reasons``) or to be quarantined (the
+reasons). Nothing is trimmed, defaulted or otherwise repaired.
+
+All rules are Spark SQL expressions built from the constants of
+``pipeline.contract`` (no per-row Python); ``tests/integration/test_transform.py``
+checks that they agree with the contract's pure-Python reference validator.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from pipeline import contract
+
+BOM = "\ufeff"
+REPLACEMENT = "\ufffd"
+# A column that cannot occur in the contract: set when a line has more or fewer fields.
+_CORRUPT = "_malformed"
+_PARSE_SCHEMA = (
+    ", ".join(f"`{name}` string" for name in contract.FIELD_NAMES) + f", `{_CORRUPT}` string"
+)
+_CSV_OPTIONS = {
+    "mode": "PERMISSIVE",
+    "columnNameOfCorruptRecord": _CORRUPT,
+    "escape": '"',  # RFC 4180: a quote inside a quoted field is doubled
+    "ignoreLeadingWhiteSpace": "false",
+    "ignoreTrailingWhiteSpace": "false",
+    "maxCharsPerColumn": "-1",
+}
+
+# Output columns, in the order of the COPY statements in ingestion.sink.
+EVENT_COLUMNS: tuple[str, ...] = contract.FIELD_NAMES
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    *EVENT_COLUMNS,
+    "event_at",  # typed event_time (UTC), for lag metrics
+    "source_file",
+    "line_number",
+    "raw_line",
+    "reasons",
+    "is_data",
+)
+
+
+def split_lines(files: DataFrame) -> DataFrame:
+    """One row per physical line: (source_file, line_number, line, header_ok, is_data).
+
+    ``files`` has ``source_file`` and ``content`` (the whole file as text).
+    Line endings \\n and \\r\\n are accepted; a UTF-8 byte-order mark before the
+    header is accepted. A final newline does not make an extra empty line.
+    Rows with ``is_data`` false are not input rows but keep every file visible
+    to the sink: the contract's header line, and the one row of an empty file.
+    When the first line is not the contract's header, every line of the file,
+    the first included, is data, to be quarantined as ``bad_header``.
+    """
+    content = F.col("content")
+    first_line = F.regexp_replace(F.substring_index(content, "\n", 1), f"^{BOM}|\r$", "")
+    body = F.when(content.endswith("\n"), F.expr("substring(content, 1, length(content) - 1)"))
+    lines = files.select(
+        "source_file",
+        (first_line == F.lit(contract.CSV_HEADER)).alias("header_ok"),
+        (F.length(content) == 0).alias("_empty"),
+        F.posexplode(F.split(body.otherwise(content), "\n", -1)).alias("pos", "line"),
+    )
+    line = F.regexp_replace(F.col("line"), "\r$", "")
+    line = F.when(F.col("pos") == 0, F.regexp_replace(line, f"^{BOM}", "")).otherwise(line)
+    is_data = ~F.col("_empty") & ~(F.col("header_ok") & (F.col("pos") == 0))
+    return lines.select(
+        "source_file",
+        (F.col("pos") + 1).cast("int").alias("line_number"),
+        line.alias("line"),
+        "header_ok",
+        is_data.alias("is_data"),
+    )
+
+
+def _missing(value: Column) -> Column:
+    return value.isNull() | (value == "")
+
+
+def _field_invalid(field: contract.Field, value: Column) -> Column:
+    """True when a present value breaks the field's rule (mirrors contract._field_ok)."""
+    if field.kind == "uuid":
+        return ~value.rlike(contract.UUID_PATTERN)
+    if field.kind == "enum":
+        return ~value.isin(*contract.EVENT_TYPES)
+    if field.kind == "bigint":
+        return ~value.rlike(contract.POSITIVE_INT_PATTERN) | value.try_cast("bigint").isNull()
+    if field.kind == "text":
+        return F.length(value) > contract.TEXT_MAX_LENGTH
+    if field.kind == "decimal":
+        return ~value.rlike(contract.PRICE_PATTERN)
+    if field.kind == "int":
+        as_int = value.try_cast("int")
+        return (
+            ~value.rlike(contract.POSITIVE_INT_PATTERN)
+            | as_int.isNull()
+            | (as_int < contract.QUANTITY_MIN)
+        )
+    if field.kind == "timestamp":
+        return ~value.rlike(contract.TIMESTAMP_PATTERN) | F.try_to_timestamp(value).isNull()
+    raise ValueError(f"unknown field kind {field.kind!r}")
+
+
+def validate(lines: DataFrame) -> DataFrame:
+    """Parse each line as CSV and attach the reasons it breaks the contract.
+
+    Returns OUTPUT_COLUMNS: the contract's fields as strings exactly as read
+    (PostgreSQL types them on COPY, after these checks made sure it can),
+    ``event_at`` typed, lineage, the line as read, ``reasons`` (empty: valid)
+    and ``is_data`` (false: a header or empty-file row, neither loaded nor rejected).
+    """
+    # Spark's text reader turns bytes that are not UTF-8 into U+FFFD; PostgreSQL
+    # text cannot hold NUL. Both are quarantined as invalid_encoding.
+    valid_text = (
+        F.is_valid_utf8("line")
+        & ~F.col("line").contains("\u0000")
+        & ~F.col("line").contains(REPLACEMENT)
+    )
+    raw_line = F.when(valid_text, F.col("line")).otherwise(
+        F.regexp_replace(F.make_valid_utf8("line"), "\u0000", REPLACEMENT)
+    )
+    parsed = lines.select(
+        "source_file",
+        "line_number",
+        "header_ok",
+        "is_data",
+        valid_text.alias("_valid_text"),
+        raw_line.alias("raw_line"),
+        F.from_csv(F.col("line"), _PARSE_SCHEMA, _CSV_OPTIONS).alias("_parsed"),
+    ).select(
+        "source_file", "line_number", "header_ok", "is_data", "_valid_text", "raw_line", "_parsed.*"
+    )
+
+    field_reasons = [
+        F.when(_missing(F.col(f.name)), F.lit(contract.reason_missing(f.name))).when(
+            _field_invalid(f, F.col(f.name)), F.lit(contract.reason_invalid(f.name))
+        )
+        for f in contract.FIELDS
+    ]
+    row_reasons = F.filter(F.array(*field_reasons), lambda reason: reason.isNotNull())
+    structure_ok = F.col(_CORRUPT).isNull() & (F.col("raw_line") != "")
+    reasons = (
+        F.when(~F.col("header_ok"), F.array(F.lit(contract.REASON_BAD_HEADER)))
+        .when(~F.col("_valid_text"), F.array(F.lit(contract.REASON_INVALID_ENCODING)))
+        .when(~structure_ok, F.array(F.lit(contract.REASON_MALFORMED_ROW)))
+        .otherwise(row_reasons)
+    )
+    return parsed.select(
+        *(F.col(name) for name in EVENT_COLUMNS),
+        F.try_to_timestamp(F.col("event_time")).alias("event_at"),
+        "source_file",
+        "line_number",
+        "raw_line",
+        reasons.alias("reasons"),
+        "is_data",
+    )
+
+
+def transform(files: DataFrame) -> DataFrame:
+    """The whole transformation: files -> validated lines."""
+    return validate(split_lines(files))
