@@ -1,0 +1,137 @@
+"""The Spark validation agrees with the contract's reference validator, line by line."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingestion.transform import transform
+from pipeline import contract
+
+pytestmark = pytest.mark.integration
+
+GOOD = (
+    "3f1c2b9e-5d4a-4e8f-9a7b-1c2d3e4f5a6b,purchase,42,Ada Lovelace,7,Ergonomic Chair,"
+    "furniture,199.90,2,2026-11-25T10:15:00Z,s-42-1"
+)
+
+
+def _with(index: int, value: str) -> str:
+    fields = GOOD.split(",")
+    fields[index] = value
+    return ",".join(fields)
+
+
+LINES = [
+    GOOD,
+    GOOD.replace("Ergonomic Chair", '"Chair, ergonomic"'),
+    GOOD.replace("Ergonomic Chair", '"Chair ""Deluxe"""'),
+    GOOD.replace("Ergonomic Chair", 'Chair "Deluxe"'),
+    GOOD.replace("10:15:00Z", "12:15:00.123456+02:00"),
+    GOOD.replace("10:15:00Z", "05:15:00-05:00"),
+    GOOD.replace("3f1c2b9e", "3F1C2B9E"),
+    _with(0, "not-a-uuid"),
+    _with(0, ""),
+    _with(1, "refund"),
+    _with(1, "VIEW"),
+    _with(2, "0"),
+    _with(2, "-1"),
+    _with(2, "1.0"),
+    _with(2, "9223372036854775808"),
+    _with(2, "9223372036854775807"),
+    _with(3, ""),
+    _with(3, "x" * 1001),
+    _with(4, "seven"),
+    _with(7, "-0.01"),
+    _with(7, "1.999"),
+    _with(7, "1e3"),
+    _with(7, " 1.00"),
+    _with(7, "0"),
+    _with(7, "0.5"),
+    _with(7, "99999999.99"),
+    _with(7, "100000000.00"),
+    _with(8, "0"),
+    _with(8, "two"),
+    _with(8, "2147483647"),
+    _with(8, "2147483648"),
+    _with(9, "2026-11-25 10:15:00"),
+    _with(9, "2026-11-25T10:15:00"),
+    _with(9, "2026-02-30T10:15:00Z"),
+    _with(9, "2026-11-25T25:15:00Z"),
+    _with(9, "2026-11-25T23:59:60Z"),
+    _with(9, "2026-11-25T10:15:00+25:00"),
+    _with(9, "1700000000"),
+    _with(10, ""),
+    _with(1, "refund").replace("199.90", "-5"),
+    GOOD + ",extra",
+    GOOD.rsplit(",", 1)[0],
+    "",
+    "just some text",
+    'a,"unterminated,c',
+    GOOD.replace("Ergonomic Chair", '"unterminated'),
+    ",,,,,,,,,,",
+    "a\x00b",
+]
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from ingestion.spark import build_session
+
+    session = build_session("local[2]")
+    yield session
+    session.stop()
+
+
+def test_spark_and_python_agree_on_every_line(spark):
+    content = contract.CSV_HEADER + "\n" + "\n".join(LINES) + "\n"
+    files = spark.createDataFrame([("probe.csv", content)], "source_file string, content string")
+    rows = transform(files).where("is_data").orderBy("line_number").collect()
+    assert len(rows) == len(LINES)
+    for row, line in zip(rows, LINES, strict=True):
+        assert row.raw_line == line.replace("\x00", "\ufffd")
+        assert list(row.reasons) == contract.validate_line(line), line
+
+
+def test_offsets_become_utc(spark):
+    line = GOOD.replace("10:15:00Z", "12:15:00.5+02:00")
+    files = spark.createDataFrame(
+        [("probe.csv", f"{contract.CSV_HEADER}\n{line}\n")], "source_file string, content string"
+    )
+    row = transform(files).where("is_data").collect()[0]
+    assert row.reasons == []
+    assert row.event_at.isoformat() == "2026-11-25T10:15:00.500000"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("empty.csv", "", []),
+        ("header_only.csv", contract.CSV_HEADER + "\n", []),
+        ("no_final_newline.csv", f"{contract.CSV_HEADER}\n{GOOD}", [(2, [])]),
+        ("crlf.csv", f"{contract.CSV_HEADER}\r\n{GOOD}\r\n", [(2, [])]),
+        ("bom.csv", f"\ufeff{contract.CSV_HEADER}\n{GOOD}\n", [(2, [])]),
+        (
+            "reordered_header.csv",
+            "event_type,event_id"
+            + contract.CSV_HEADER[len("event_id,event_type") :]
+            + f"\n{GOOD}\n",
+            [(1, ["bad_header"]), (2, ["bad_header"])],
+        ),
+        ("no_header.csv", f"{GOOD}\n{GOOD}\n", [(1, ["bad_header"]), (2, ["bad_header"])]),
+        (
+            "quoted_newline.csv",
+            f"{contract.CSV_HEADER}\n{GOOD.replace('Ergonomic Chair', chr(34) + 'Chair')}\n"
+            f"{'Deluxe' + chr(34) + GOOD.split('Ergonomic Chair')[1]}\n",
+            [(2, ["malformed_csv_row"]), (3, ["malformed_csv_row"])],
+        ),
+        (
+            "blank_lines.csv",
+            f"{contract.CSV_HEADER}\n{GOOD}\n\n{GOOD}\n",
+            [(2, []), (3, ["malformed_csv_row"]), (4, [])],
+        ),
+    ],
+)
+def test_every_line_of_odd_files_is_accounted_for(spark, name, content, expected):
+    files = spark.createDataFrame([(name, content)], "source_file string, content string")
+    rows = transform(files).where("is_data").orderBy("line_number").collect()
+    assert [(row.line_number, list(row.reasons)) for row in rows] == expected
