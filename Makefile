@@ -10,10 +10,12 @@ INSTALLED := $(VENV)/.installed
 WITH_ENV := $(PY) -m pipeline exec --
 PYTEST_ARGS ?=
 
-.PHONY: help setup up down status db psql test test-unit lint format clean clean-db demo
+STREAM_ARGS ?=
+
+.PHONY: help setup up down status db psql stream ingest test test-unit lint format clean clean-db demo
 
 help: ## List the targets (the default)
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: $(INSTALLED) ## Create .venv and install the pinned dependencies (constraints.txt)
 
@@ -31,14 +33,20 @@ up: setup ## Start the project-managed PostgreSQL (or use yours) and apply sql/
 down: setup ## Stop the project-managed PostgreSQL
 	$(PY) -m pipeline down
 
-status: setup ## Tell whether the database answers
-	$(PY) -m pipeline status
+status: setup ## Database, streaming checkpoint and ledger status (last batches, totals, files waiting)
+	@$(PY) -m pipeline status && $(PY) -m ingestion status
 
 db: setup ## Apply the idempotent DDL, roles and grants in sql/
 	$(PY) -m pipeline db
 
 psql: setup ## Open psql on the warehouse (ROLE=analyst|loader|transformer|auditor to pick a role)
 	$(PY) -m pipeline psql $(if $(ROLE),--role $(ROLE))
+
+stream: up ## Run the streaming job: inputs folder -> raw.ecommerce_events, until Ctrl-C (STREAM_ARGS=...)
+	$(PY) -m ingestion $(STREAM_ARGS)
+
+ingest: up ## Ingest every file waiting in the inputs folder, then exit (--once)
+	$(PY) -m ingestion --once $(STREAM_ARGS)
 
 test: setup ## Run every test (unit and integration; starts its own PostgreSQL)
 	$(PY) -m pytest $(PYTEST_ARGS)
