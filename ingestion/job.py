@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import functions as F
 
 from ingestion.files import ProcessedFiles
@@ -154,7 +155,10 @@ def run(config: JobConfig) -> JobSummary:
                     time.sleep(0.1)
                 query.stop()
                 break
-            query.awaitTermination(0.5)
+            try:
+                query.awaitTermination(0.5)
+            except StreamingQueryException:
+                break  # reported just below
         exception = query.exception()
         if exception is not None:
             raise IngestionError(_describe(exception))

@@ -59,6 +59,8 @@ class BatchResult:
     seconds: float
     lag_seconds: float | None
     replayed: bool = False
+    spark_seconds: float = 0.0  # read + validate (the one Spark action)
+    db_seconds: float = 0.0  # the transaction
 
     def log_line(self) -> str:
         if self.replayed:
@@ -68,7 +70,8 @@ class BatchResult:
         return (
             f"batch {self.batch_id}: {self.files} files, {self.rows_in} rows in, "
             f"{self.rows_loaded} loaded, {self.rows_rejected} rejected, {self.seconds:.2f}s, "
-            f"{rate:,.0f} rows/s, lag {lag}"
+            f"{rate:,.0f} rows/s (spark {self.spark_seconds:.2f}s, db {self.db_seconds:.2f}s), "
+            f"lag {lag}"
         )
 
 
@@ -136,8 +139,11 @@ class BatchWriter:
             result = BatchResult(batch_id, len(files), 0, 0, 0, 0.0, None, replayed=True)
         else:
             table = batch_df.toArrow()  # the one action on the batch: one pass over its files
+            spark_seconds = time.perf_counter() - clock
             files = pc.unique(table["source_file"]).to_pylist() if table.num_rows else []
             result = self.write(table, batch_id, sorted(files), started)
+            result.spark_seconds = spark_seconds
+            result.db_seconds = time.perf_counter() - clock - spark_seconds
         result.seconds = time.perf_counter() - clock
         log.info("%s", result.log_line())
         if self.processed:

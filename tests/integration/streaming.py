@@ -1,0 +1,137 @@
+"""Running the real generator and the real streaming job from tests, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import contract, db
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Folders:
+    """The folders of one ingestion run: inputs, checkpoint, archive, manifest."""
+
+    root: Path
+
+    @property
+    def inputs(self) -> Path:
+        return self.root / "inputs"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / "checkpoint"
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.jsonl"
+
+    def ingestion_args(self) -> list[str]:
+        return [
+            "--input-dir",
+            str(self.inputs),
+            "--checkpoint-dir",
+            str(self.checkpoint),
+            "--archive-dir",
+            str(self.archive),
+        ]
+
+
+def python_module(module: str, *args: str, **kwargs) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def generate(folders: Folders, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        python_module(
+            "generator",
+            "--output-dir",
+            str(folders.inputs),
+            "--manifest",
+            str(folders.manifest),
+            "--quiet",
+            *args,
+        ),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def ingest_once(
+    folders: Folders, *args: str, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m ingestion --once``; returns the finished process (stderr has the log)."""
+    return subprocess.run(
+        python_module("ingestion", "--once", *folders.ingestion_args(), *args),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env or dict(os.environ),
+    )
+
+
+def start_stream(folders: Folders, *args: str, log_path: Path) -> subprocess.Popen:
+    """``python -m ingestion`` in the background, logging to ``log_path``."""
+    log = log_path.open("ab")
+    return subprocess.Popen(
+        python_module("ingestion", *folders.ingestion_args(), *args),
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def query(statement: str, params: tuple = ()) -> list[tuple]:
+    with db.connection(None) as conn, conn.cursor() as cur:
+        cur.execute(statement, params)
+        return cur.fetchall()
+
+
+def reset_raw() -> None:
+    with db.connection(None) as conn, conn.cursor() as cur:
+        cur.execute(
+            "truncate raw.ecommerce_events, raw.ecommerce_events_rejected, raw.ingestion_batches"
+        )
+        conn.commit()
+
+
+def csv_data_lines(path: Path) -> list[str]:
+    """The data lines of a generated file (header dropped), exactly as written."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    assert lines[0] == contract.CSV_HEADER, path
+    if lines[-1] == "":
+        lines = lines[:-1]
+    return lines[1:]
+
+
+def expected_from_files(paths: list[Path]) -> tuple[Counter, int]:
+    """(multiset of event_ids of the valid lines, number of invalid lines) of the files."""
+    valid_ids: Counter = Counter()
+    invalid = 0
+    for path in paths:
+        for line in csv_data_lines(path):
+            if contract.validate_line(line):
+                invalid += 1
+            else:
+                valid_ids[line.split(",", 1)[0].lower()] += 1
+    return valid_ids, invalid
+
+
+def loaded_event_ids() -> Counter:
+    return Counter(str(row[0]) for row in query("select event_id from raw.ecommerce_events"))
