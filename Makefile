@@ -11,8 +11,9 @@ WITH_ENV := $(PY) -m pipeline exec --
 PYTEST_ARGS ?=
 
 STREAM_ARGS ?=
+GENERATE_ARGS ?=
 
-.PHONY: help setup up down status db psql stream ingest test test-unit lint format clean clean-db demo
+.PHONY: help setup up down status db psql generate stream ingest test test-unit lint format clean clean-db demo
 
 help: ## List the targets (the default)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +43,9 @@ db: setup ## Apply the idempotent DDL, roles and grants in sql/
 psql: setup ## Open psql on the warehouse (ROLE=analyst|loader|transformer|auditor to pick a role)
 	$(PY) -m pipeline psql $(if $(ROLE),--role $(ROLE))
 
+generate: setup ## Feed the stream: fake events into the inputs folder until Ctrl-C (GENERATE_ARGS="--rate 5000")
+	$(PY) -m generator $(GENERATE_ARGS)
+
 stream: up ## Run the streaming job: inputs folder -> raw.ecommerce_events, until Ctrl-C (STREAM_ARGS=...)
 	$(PY) -m ingestion $(STREAM_ARGS)
 
@@ -66,7 +70,7 @@ demo: up ## The whole pipeline end to end on the local default
 	@echo "The pipeline stages are not built yet: the database is up. Try 'make psql'."
 
 clean: ## Remove generated data, checkpoints and caches (keeps the database and .venv)
-	rm -rf .warehouse/inputs .warehouse/staging .warehouse/archive .warehouse/checkpoints \
+	rm -rf .warehouse/inputs .warehouse/archive .warehouse/checkpoints .warehouse/manifest.jsonl \
 	  .warehouse/test .pytest_cache .ruff_cache dbt_project/target dbt_project/logs
 
 clean-db: setup ## Stop the project-managed PostgreSQL and delete its data
