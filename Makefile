@@ -9,6 +9,7 @@ INSTALLED := $(VENV)/.installed
 # Run a command with the project's settings (.env, then the environment) exported.
 WITH_ENV := $(PY) -m pipeline exec --
 PYTEST_ARGS ?=
+LOCK := $(if $(shell command -v flock),flock .setup.lock,)
 
 STREAM_ARGS ?=
 GENERATE_ARGS ?=
@@ -23,9 +24,10 @@ setup: $(INSTALLED) ## Create .venv and install the pinned dependencies (constra
 $(INSTALLED): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
 	  || { echo "error: Python 3.11+ is needed ($(PYTHON) is $$($(PYTHON) -V 2>&1)); set PYTHON=python3.11" >&2; exit 2; }
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	@# flock: `make stream` and `make generate` started together must not install at the same time
+	$(LOCK) sh -c 'test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	  $(PY) -m pip install --quiet --upgrade pip && \
+	  $(PY) -m pip install --quiet -c constraints.txt -e ".[test]"'
 	@touch $@
 
 up: setup ## Start the project-managed PostgreSQL (or use yours) and apply sql/
