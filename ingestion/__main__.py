@@ -87,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
         help="Spark master URL, e.g. spark://host:7077 (default: %(default)s)",
     )
     parser.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Spark setting, e.g. --conf spark.executor.memory=2g (repeatable)",
+    )
+    parser.add_argument(
         "--stream-name",
         default="ecommerce_events",
         help="name in logs and the ledger (default: %(default)s)",
@@ -100,6 +107,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
+
+
+def _spark_conf(pairs: list[str]) -> dict[str, str]:
+    conf = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.startswith("spark."):
+            raise settings.SettingsError(f"--conf takes spark.KEY=VALUE, got {pair!r}")
+        conf[key] = value
+    return conf
 
 
 def main() -> int:
@@ -123,6 +140,7 @@ def main() -> int:
         processed=args.processed,
         stream_name=args.stream_name,
         db_retry_seconds=args.db_retry_seconds,
+        spark_conf=_spark_conf(args.conf),
     )
     job.run(config)
     return 0
