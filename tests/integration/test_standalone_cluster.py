@@ -134,7 +134,4 @@ def test_ingestion_on_a_standalone_cluster_is_exact(warehouse, spark_cluster, tm
     # the work was done by an executor the worker launched, not in the driver
     executor_logs = list(work_dir.glob("app-*/*/stderr"))
     assert executor_logs, "no executor ran on the worker"
-    assert any(
-        "Finished task" in p.read_text(errors="replace") or p.stat().st_size > 0
-        for p in executor_logs
-    )
+    assert any("Finished task" in p.read_text(errors="replace") for p in executor_logs)
