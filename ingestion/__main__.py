@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--trigger",
         type=float,
-        default=float(env("ECOM_TRIGGER_SECONDS", "0.5")),
+        default=float(env("ECOM_TRIGGER_SECONDS", "0.25")),
         metavar="SECONDS",
         help="micro-batch interval (default: %(default)s)",
     )

@@ -27,7 +27,7 @@ class JobConfig:
     checkpoint_dir: Path
     archive_dir: Path
     master: str = "local[*]"
-    trigger_seconds: float = 0.5
+    trigger_seconds: float = 0.25
     once: bool = False
     max_files_per_trigger: int = 50
     processed: str = "archive"  # archive | delete | keep
