@@ -83,10 +83,26 @@ def check_database() -> None:
             ) from exc
 
 
+def claim_checkpoint(checkpoint_dir: Path, input_dir: Path) -> None:
+    """A checkpoint belongs to one inputs folder: refuse to mix them up, in one clear line."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    marker = checkpoint_dir / "ecom_input_dir"
+    wanted = str(input_dir.resolve())
+    if marker.exists():
+        owner = marker.read_text().strip()
+        if owner != wanted:
+            raise IngestionError(
+                f"the checkpoint {checkpoint_dir} belongs to the inputs folder {owner}; "
+                f"give {wanted} its own --checkpoint-dir (deleting the checkpoint instead "
+                "makes Spark read every file still in that folder again)"
+            )
+    elif not (checkpoint_dir / "metadata").exists():  # a new checkpoint
+        marker.write_text(wanted + "\n")
+
+
 def build_query(spark, config: JobConfig, writer: BatchWriter):
     """Define and start the streaming query (not yet waited on)."""
     config.input_dir.mkdir(parents=True, exist_ok=True)
-    config.checkpoint_dir.parent.mkdir(parents=True, exist_ok=True)
     reader = (
         spark.readStream.format("text")
         .option("wholetext", "true")
@@ -117,6 +133,7 @@ def run(config: JobConfig) -> JobSummary:
     from ingestion.spark import build_session
 
     check_database()
+    claim_checkpoint(config.checkpoint_dir, config.input_dir)
     summary = JobSummary()
     writer = BatchWriter(
         config.stream_name,

@@ -254,3 +254,28 @@ def test_bad_input_of_every_kind(warehouse, tmp_path):
     assert quoted == [('Chair, with "quotes"',)]
     assert (folders.inputs / "notes.txt").exists()
     assert sorted(p.name for p in folders.inputs.glob("*.csv")) == []
+
+
+def test_a_checkpoint_is_not_reused_for_another_folder(ingested, tmp_path):
+    folders, _, _ = ingested
+    other = Folders(tmp_path)
+    other.inputs.mkdir()
+    result = ingest_once(
+        other, "--checkpoint-dir", str(folders.checkpoint), "--archive-dir", str(tmp_path / "a")
+    )
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert "belongs to the inputs folder" in last and str(folders.inputs.resolve()) in last
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_java_is_one_clear_line(warehouse, tmp_path):
+    folders = Folders(tmp_path)
+    env = dict(os.environ, JAVA_HOME=str(tmp_path / "no-java"))
+    result = ingest_once(folders, env=env)
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith("python -m ingestion: error: JAVA_HOME=")
+    )
+    assert "apt-get install openjdk-17-jre-headless" in result.stderr
+    assert "Traceback" not in result.stderr
