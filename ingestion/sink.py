@@ -7,8 +7,9 @@ raw.ecommerce_events), its rejects (COPY into raw.ecommerce_events_rejected)
 and its ledger row (raw.ingestion_batches) commit in one transaction, and a
 (query_id, batch_id) already in the ledger is skipped as a replay.
 
-The batch DataFrame is evaluated exactly once (``toArrow``): every further
-step works on that Arrow table on the driver.
+The batch DataFrame is evaluated exactly once: its Arrow record batches are
+COPYed as Spark produces them (ingestion.collect), so PostgreSQL works while
+Spark still reads and validates the rest of the batch.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -27,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ingestion.collect import arrow_batches
 from ingestion.transform import EVENT_COLUMNS
 from pipeline import db
 
@@ -59,8 +63,9 @@ class BatchResult:
     seconds: float
     lag_seconds: float | None
     replayed: bool = False
-    spark_seconds: float = 0.0  # read + validate (the one Spark action)
-    db_seconds: float = 0.0  # the transaction
+    spark_seconds: float = 0.0  # until Spark's last record batch (COPY running alongside)
+    db_seconds: float = 0.0  # after it: rejects, ledger, commit
+    file_names: list[str] = field(default_factory=list)
 
     def log_line(self) -> str:
         if self.replayed:
@@ -70,7 +75,7 @@ class BatchResult:
         return (
             f"batch {self.batch_id}: {self.files} files, {self.rows_in} rows in, "
             f"{self.rows_loaded} loaded, {self.rows_rejected} rejected, {self.seconds:.2f}s, "
-            f"{rate:,.0f} rows/s (spark {self.spark_seconds:.2f}s, db {self.db_seconds:.2f}s), "
+            f"{rate:,.0f} rows/s (read+copy {self.spark_seconds:.2f}s, commit {self.db_seconds:.2f}s), "
             f"lag {lag}"
         )
 
@@ -104,6 +109,66 @@ def split_batch(table: pa.Table, batch_id: int) -> tuple[pa.Table, pa.Table]:
     return good, bad
 
 
+class _CopyFeed(io.RawIOBase):
+    """A file for ``copy_expert`` that reads the chunks another thread puts in a queue."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._chunk = memoryview(b"")
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def put(self, data: bytes | None, alive: Callable[[], bool]) -> None:
+        while True:
+            try:
+                self._queue.put(data, timeout=0.5)
+                return
+            except queue.Full:
+                if not alive():  # the COPY ended early (an error): stop feeding it
+                    return
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._chunk and not self._done:
+            item = self._queue.get()
+            if item is None:
+                self._done = True
+            else:
+                self._chunk = memoryview(item)
+        size = len(self._chunk) if size is None or size < 0 else size
+        data, self._chunk = self._chunk[:size], self._chunk[size:]
+        return bytes(data)
+
+
+class _EventsCopy:
+    """COPY into raw.ecommerce_events on its own thread, fed chunk by chunk."""
+
+    def __init__(self, conn) -> None:
+        self.feed = _CopyFeed()
+        self.error: BaseException | None = None
+        self._cursor = conn.cursor()
+        self._thread = threading.Thread(target=self._run, name="copy-events", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._cursor.copy_expert(EVENTS_COPY, self.feed, size=1 << 20)
+        except BaseException as exc:  # handed to the batch thread in finish()
+            self.error = exc
+
+    def send(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.feed.put(_csv_bytes(table).getvalue(), self._thread.is_alive)
+
+    def finish(self) -> None:
+        self.feed.put(None, self._thread.is_alive)
+        self._thread.join()
+        self._cursor.close()
+        if self.error is not None:
+            raise self.error
+
+
 class BatchWriter:
     """The ``foreachBatch`` function. Holds one loader connection across batches."""
 
@@ -130,58 +195,93 @@ class BatchWriter:
     def __call__(self, batch_df, batch_id: int) -> None:
         started = datetime.now(UTC)
         clock = time.perf_counter()
-        if self._retrying(batch_id, lambda: self._committed(batch_id)):
-            # Replayed after a crash that followed the database commit: write
-            # nothing, but finish the housekeeping of its files (those already
-            # archived are skipped: spark.sql.files.ignoreMissingFiles).
-            names = batch_df.select("source_file").distinct().toArrow()["source_file"]
-            files = names.to_pylist()
-            result = BatchResult(batch_id, len(files), 0, 0, 0, 0.0, None, replayed=True)
-        else:
-            table = batch_df.toArrow()  # the one action on the batch: one pass over its files
-            spark_seconds = time.perf_counter() - clock
-            files = pc.unique(table["source_file"]).to_pylist() if table.num_rows else []
-            result = self.write(table, batch_id, sorted(files), started)
-            result.spark_seconds = spark_seconds
-            result.db_seconds = time.perf_counter() - clock - spark_seconds
+        result = self._retrying(batch_id, lambda: self.write(batch_df, batch_id, started))
         result.seconds = time.perf_counter() - clock
         log.info("%s", result.log_line())
         if self.processed:
-            self.processed(files)
+            self.processed(result.file_names)
         if self.on_batch:
             self.on_batch(result)
 
-    def _committed(self, batch_id: int) -> bool:
-        conn = self._connection()
-        with conn.cursor() as cur:
-            cur.execute(
-                "select 1 from raw.ingestion_batches where query_id = %s and batch_id = %s",
-                (self._query_id(), batch_id),
-            )
-            found = cur.fetchone() is not None
-        conn.rollback()
-        return found
+    def write(self, batch_df, batch_id: int, started: datetime) -> BatchResult:
+        """Stream the batch into PostgreSQL and commit it with its ledger row, in one transaction.
 
-    def write(
-        self, table: pa.Table, batch_id: int, files: list[str], started: datetime
-    ) -> BatchResult:
-        """Commit the batch's rows, rejects and ledger row in one transaction."""
-        good, bad = split_batch(table, batch_id)
-        lag = None
-        if good.num_rows:
-            newest = pc.max(table["event_at"]).as_py()
-            if newest is not None:
-                if newest.tzinfo is None:
-                    newest = newest.replace(tzinfo=UTC)
-                lag = (datetime.now(UTC) - newest).total_seconds()
-        rows_in = good.num_rows + bad.num_rows
-        result = BatchResult(batch_id, len(files), rows_in, good.num_rows, bad.num_rows, 0.0, lag)
+        The batch is evaluated once: its record batches are COPYed as Spark
+        produces them. A batch already in the ledger (a replay after a crash
+        that followed the commit) writes nothing; its files are only listed,
+        to finish their housekeeping.
+        """
+        clock = time.perf_counter()
         query_id = self._query_id()
-        committed = self._retrying(
-            batch_id, lambda: self._commit(query_id, batch_id, files, good, bad, result, started)
-        )
-        result.replayed = not committed
-        return result
+        conn = self._connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "select 1 from raw.ingestion_batches where query_id = %s and batch_id = %s",
+                    (query_id, batch_id),
+                )
+                replay = cur.fetchone() is not None
+            if replay:
+                conn.rollback()
+                names = batch_df.select("source_file").distinct().toArrow()["source_file"]
+                result = BatchResult(batch_id, 0, 0, 0, 0, 0.0, None, replayed=True)
+                result.file_names = sorted(names.to_pylist())
+                result.files = len(result.file_names)
+                return result
+            result = BatchResult(batch_id, 0, 0, 0, 0, 0.0, None)
+            files: set[str] = set()
+            rejects: list[pa.Table] = []
+            newest = None
+            events = _EventsCopy(conn)
+            try:
+                for record_batch in arrow_batches(batch_df):
+                    table = pa.Table.from_batches([record_batch])
+                    files.update(pc.unique(table["source_file"]).to_pylist())
+                    good, bad = split_batch(table, batch_id)
+                    events.send(good)
+                    if bad.num_rows:
+                        rejects.append(bad)
+                    result.rows_loaded += good.num_rows
+                    result.rows_rejected += bad.num_rows
+                    if good.num_rows:
+                        latest = pc.max(table.filter(table["is_data"])["event_at"]).as_py()
+                        if latest is not None and (newest is None or latest > newest):
+                            newest = latest
+            finally:
+                events.finish()
+            result.spark_seconds = time.perf_counter() - clock
+            result.rows_in = result.rows_loaded + result.rows_rejected
+            result.file_names = sorted(files)
+            result.files = len(files)
+            if newest is not None:
+                newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+                result.lag_seconds = (datetime.now(UTC) - newest).total_seconds()
+            with conn.cursor() as cur:
+                if rejects:
+                    cur.copy_expert(REJECTS_COPY, _csv_bytes(pa.concat_tables(rejects)))
+                cur.execute(
+                    "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, "
+                    "rows_in, rows_loaded, rows_rejected, started_at) "
+                    "values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        self.stream_name,
+                        query_id,
+                        batch_id,
+                        result.file_names,
+                        result.rows_in,
+                        result.rows_loaded,
+                        result.rows_rejected,
+                        started,
+                    ),
+                )
+            conn.commit()
+            result.db_seconds = time.perf_counter() - clock - result.spark_seconds
+            return result
+        except BaseException:
+            if not conn.closed:
+                with contextlib.suppress(psycopg2.Error):
+                    conn.rollback()
+            raise
 
     def _retrying(self, batch_id: int, action: Callable[[], T]) -> T:
         """Run ``action``, reconnecting with backoff while PostgreSQL is unreachable."""
@@ -218,42 +318,3 @@ class BatchWriter:
         if self._conn is None or self._conn.closed:
             self._conn = db.connect("loader")
         return self._conn
-
-    def _commit(self, query_id, batch_id, files, good, bad, result, started) -> bool:
-        """Write the batch in one transaction; False when it was already committed."""
-        conn = self._connection()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "select 1 from raw.ingestion_batches where query_id = %s and batch_id = %s",
-                    (query_id, batch_id),
-                )
-                if cur.fetchone() is not None:
-                    conn.rollback()
-                    return False
-                if good.num_rows:
-                    cur.copy_expert(EVENTS_COPY, _csv_bytes(good))
-                if bad.num_rows:
-                    cur.copy_expert(REJECTS_COPY, _csv_bytes(bad))
-                cur.execute(
-                    "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, "
-                    "rows_in, rows_loaded, rows_rejected, started_at) "
-                    "values (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        self.stream_name,
-                        query_id,
-                        batch_id,
-                        files,
-                        result.rows_in,
-                        result.rows_loaded,
-                        result.rows_rejected,
-                        started,
-                    ),
-                )
-            conn.commit()
-            return True
-        except BaseException:
-            if not conn.closed:
-                with contextlib.suppress(psycopg2.Error):
-                    conn.rollback()
-            raise

@@ -66,6 +66,9 @@ def build_session(master: str = "local[*]", app_name: str = "ecommerce-ingestion
         # A file that vanished between listing and reading was removed on
         # purpose (or archived by us after its batch committed, then replayed).
         "spark.sql.files.ignoreMissingFiles": "true",
+        # Smaller input partitions: the sink starts COPYing the first finished
+        # ones while Spark still works on the rest of the micro-batch.
+        "spark.sql.files.maxPartitionBytes": "8m",
         "spark.driver.memory": os.environ.get("ECOM_SPARK_DRIVER_MEMORY", "1g"),
         # Quiet the JVM: the job reports failures itself, in one line.
         "spark.driver.extraJavaOptions": (
