@@ -107,8 +107,8 @@ def test_loader_can_append_and_read_its_ledger(warehouse):
         INSERT_EVENT,
         "delete from raw.ecommerce_events",
         "drop table raw.ecommerce_events",
-        "insert into raw.ingestion_batches (stream_name, batch_id, files, rows_in, rows_loaded, "
-        "rows_rejected, started_at) values ('x', 1, '{}', 0, 0, 0, now())",
+        "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, rows_in, "
+        "rows_loaded, rows_rejected, started_at) values ('x', gen_random_uuid(), 1, '{}', 0, 0, 0, now())",
     ],
 )
 def test_transformer_cannot_write_raw(warehouse, statement):
@@ -135,8 +135,9 @@ def test_ledger_rejects_counts_that_do_not_reconcile(warehouse):
     with pytest.raises(psycopg2.errors.CheckViolation):
         _run(
             None,
-            "insert into raw.ingestion_batches (stream_name, batch_id, files, rows_in, "
-            "rows_loaded, rows_rejected, started_at) values ('t', 1, '{}', 3, 1, 1, now())",
+            "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, rows_in, "
+            "rows_loaded, rows_rejected, started_at) "
+            "values ('t', gen_random_uuid(), 1, '{}', 3, 1, 1, now())",
         )
 
 
