@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 
 from ingestion.files import ProcessedFiles
 from ingestion.sink import BatchResult, BatchWriter
-from ingestion.transform import transform
+from ingestion.transform import for_sink, transform
 from pipeline import db
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def build_query(spark, config: JobConfig, writer: BatchWriter):
         F.col("value").alias("content"),
     )
     writer_stream = (
-        transform(files)
+        for_sink(transform(files))
         .writeStream.queryName(config.stream_name)
         .option("checkpointLocation", str(config.checkpoint_dir.resolve()))
         .foreachBatch(writer)

@@ -88,25 +88,62 @@ def _csv_bytes(table: pa.Table) -> io.BytesIO:
     return buffer
 
 
-def split_batch(table: pa.Table, batch_id: int) -> tuple[pa.Table, pa.Table]:
-    """(valid rows for raw.ecommerce_events, rejects), in their COPY column order."""
+def _concatenated(strings: pa.Array) -> bytes:
+    """The bytes of a string array without nulls, back to back (its data buffer)."""
+    if len(strings) == 0:
+        return b""
+    offsets = strings.buffers()[1]
+    first = int.from_bytes(offsets[strings.offset * 4 : strings.offset * 4 + 4], "little")
+    last_at = (strings.offset + len(strings)) * 4
+    last = int.from_bytes(offsets[last_at : last_at + 4], "little")
+    return strings.buffers()[2][first:last].to_pybytes()
+
+
+@dataclass
+class SplitBatch:
+    """One Arrow record batch of validated lines, ready for COPY."""
+
+    events_csv: bytes  # CSV records for raw.ecommerce_events (EVENTS_COPY's columns)
+    loaded: int
+    rejects: pa.Table  # REJECTS_COPY's columns
+    files: set[str]
+    newest_event_at: datetime | None
+
+
+def split_batch(table: pa.Table, batch_id: int) -> SplitBatch:
+    """Split validated lines (ingestion.transform.for_sink) into COPY input."""
+    files = set(pc.unique(table["source_file"]).to_pylist()) if table.num_rows else set()
     table = table.filter(table["is_data"])
-    valid = pc.equal(pc.list_value_length(table["reasons"]), 0)
-    batch_column = pa.array([batch_id] * table.num_rows, pa.int64())
-    table = table.append_column("batch_id", batch_column)
-    good = table.filter(valid).select([*EVENT_COLUMNS, "source_file", "batch_id"])
+    valid = pc.is_null(table["reasons"])
+    good = table.filter(valid)
+    # A plain valid line is already a CSV record: append the lineage columns to it.
+    plain = good.filter(pc.is_valid(good["copy_line"]))
+    source = pc.binary_join_element_wise(
+        '"', pc.replace_substring(plain["source_file"], '"', '""'), '"', ""
+    )
+    records = pc.binary_join_element_wise(plain["copy_line"], source, f"{batch_id}\n", ",")
+    events_csv = _concatenated(records.combine_chunks())
+    # Valid lines with quoted fields go through the CSV writer.
+    quoted = good.filter(pc.is_null(good["copy_line"]))
+    if quoted.num_rows:
+        quoted = quoted.select([*EVENT_COLUMNS, "source_file"]).append_column(
+            "batch_id", pa.array([batch_id] * quoted.num_rows, pa.int64())
+        )
+        events_csv += _csv_bytes(quoted).getvalue()
     bad = table.filter(pc.invert(valid))
-    reasons = pc.binary_join_element_wise("{", pc.binary_join(bad["reasons"], ","), "}", "")
-    bad = pa.table(
+    rejects = pa.table(
         {
             "source_file": bad["source_file"],
             "line_number": bad["line_number"],
             "raw_line": bad["raw_line"],
-            "reasons": reasons,
-            "batch_id": bad["batch_id"],
+            "reasons": bad["reasons"],
+            "batch_id": pa.array([batch_id] * bad.num_rows, pa.int64()),
         }
     )
-    return good, bad
+    newest = pc.max(good["event_at"]).as_py() if good.num_rows else None
+    if newest is not None and newest.tzinfo is None:
+        newest = newest.replace(tzinfo=UTC)
+    return SplitBatch(events_csv, good.num_rows, rejects, files, newest)
 
 
 class _CopyFeed(io.RawIOBase):
@@ -157,9 +194,9 @@ class _EventsCopy:
         except BaseException as exc:  # handed to the batch thread in finish()
             self.error = exc
 
-    def send(self, table: pa.Table) -> None:
-        if table.num_rows:
-            self.feed.put(_csv_bytes(table).getvalue(), self._thread.is_alive)
+    def send(self, csv: bytes) -> None:
+        if csv:
+            self.feed.put(csv, self._thread.is_alive)
 
     def finish(self) -> None:
         self.feed.put(None, self._thread.is_alive)
@@ -235,18 +272,15 @@ class BatchWriter:
             events = _EventsCopy(conn)
             try:
                 for record_batch in arrow_batches(batch_df):
-                    table = pa.Table.from_batches([record_batch])
-                    files.update(pc.unique(table["source_file"]).to_pylist())
-                    good, bad = split_batch(table, batch_id)
-                    events.send(good)
-                    if bad.num_rows:
-                        rejects.append(bad)
-                    result.rows_loaded += good.num_rows
-                    result.rows_rejected += bad.num_rows
-                    if good.num_rows:
-                        latest = pc.max(table.filter(table["is_data"])["event_at"]).as_py()
-                        if latest is not None and (newest is None or latest > newest):
-                            newest = latest
+                    part = split_batch(pa.Table.from_batches([record_batch]), batch_id)
+                    events.send(part.events_csv)
+                    files |= part.files
+                    if part.rejects.num_rows:
+                        rejects.append(part.rejects)
+                    result.rows_loaded += part.loaded
+                    result.rows_rejected += part.rejects.num_rows
+                    if part.newest_event_at and (newest is None or part.newest_event_at > newest):
+                        newest = part.newest_event_at
             finally:
                 events.finish()
             result.spark_seconds = time.perf_counter() - clock
@@ -254,7 +288,6 @@ class BatchWriter:
             result.file_names = sorted(files)
             result.files = len(files)
             if newest is not None:
-                newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
                 result.lag_seconds = (datetime.now(UTC) - newest).total_seconds()
             with conn.cursor() as cur:
                 if rejects:
