@@ -13,8 +13,12 @@ LOCK := $(if $(shell command -v flock),flock .setup.lock,)
 
 STREAM_ARGS ?=
 GENERATE_ARGS ?=
+DBT_ARGS ?=
+DEMO_ARGS ?=
+DOCS_HOST ?= 127.0.0.1
+DOCS_PORT ?= 8080
 
-.PHONY: help setup up down status db psql generate stream ingest test test-unit lint format clean clean-db demo
+.PHONY: help setup up down status db psql generate stream ingest dbt docs checkpoint bench test test-unit lint format clean clean-db demo
 
 help: ## List the targets (the default)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,26 +58,48 @@ stream: up ## Run the streaming job: inputs folder -> raw.ecommerce_events, unti
 ingest: up ## Ingest every file waiting in the inputs folder, then exit (--once)
 	$(PY) -m ingestion --once $(STREAM_ARGS)
 
+dbt: up ## Build and test the dbt models (staging, marts) as the transformer role
+	cd dbt_project && $(abspath $(PY)) -m pipeline exec -- $(abspath $(VENV))/bin/dbt build $(DBT_ARGS)
+
+docs: up ## Generate the dbt docs and serve them (DOCS_PORT=8080, DOCS_HOST=127.0.0.1)
+	cd dbt_project && $(abspath $(PY)) -m pipeline exec -- $(abspath $(VENV))/bin/dbt docs generate
+	@echo "dbt docs: http://$(DOCS_HOST):$(DOCS_PORT)  (Ctrl-C stops)"
+	cd dbt_project && $(abspath $(PY)) -m pipeline exec -- $(abspath $(VENV))/bin/dbt docs serve --host $(DOCS_HOST) --port $(DOCS_PORT) --no-browser
+
+checkpoint: up ## Run the Great Expectations checkpoints (raw_layer, staging_layer, marts_layer)
+	$(PY) -m expectations run --all
+
+bench: up ## Run every benchmark (prints figures; takes a while; own PostgreSQL on port 55435)
+	$(PY) bench/bench_generator.py
+	$(PY) bench/bench_ingestion.py
+	$(PY) bench/bench_latency.py
+	$(PY) bench/bench_backlog.py
+	$(PY) bench/bench_dbt_incremental.py
+	$(PY) bench/bench_gx_raw.py
+
 test: setup ## Run every test (unit and integration; starts its own PostgreSQL)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: setup ## Run the fast unit tests only (no services)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-lint: setup ## ruff check + ruff format --check (never rewrites files)
+lint: setup ## ruff, sqlfluff on the dbt models, GX context in sync with its code (never rewrites files)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	cd dbt_project && $(abspath $(VENV))/bin/sqlfluff lint models tests
+	$(PY) -m expectations sync --check
 
 format: setup ## Rewrite Python files with ruff format and fix what ruff can
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-demo: up ## The whole pipeline end to end on the local default
-	@echo "The pipeline stages are not built yet: the database is up. Try 'make psql'."
+demo: up ## The whole pipeline end to end: generate -> stream (--once) -> dbt build -> checkpoints -> report
+	$(PY) -m pipeline.demo $(DEMO_ARGS)
 
 clean: ## Remove generated data, checkpoints and caches (keeps the database and .venv)
 	rm -rf .warehouse/inputs .warehouse/archive .warehouse/checkpoints .warehouse/manifest.jsonl \
-	  .warehouse/test .pytest_cache .ruff_cache dbt_project/target dbt_project/logs
+	  .warehouse/test .pytest_cache .ruff_cache dbt_project/target dbt_project/logs \
+	  expectations/gx/uncommitted
 
 clean-db: setup ## Stop the project-managed PostgreSQL and delete its data
 	$(PY) -m pipeline destroy

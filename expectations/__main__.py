@@ -1,0 +1,141 @@
+"""python -m expectations: run the Great Expectations checkpoints that guard the warehouse."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import textwrap
+
+from expectations import checkpoints
+from pipeline import cli
+
+log = logging.getLogger("expectations")
+
+PROG = "python -m expectations"
+
+
+def _checkpoint_list() -> str:
+    lines = []
+    for spec in checkpoints.CHECKPOINTS:
+        lines.append(f"  {spec.name:<15}{spec.description}")
+        lines += textwrap.wrap(
+            ", ".join(spec.tables), width=78, initial_indent=" " * 17, subsequent_indent=" " * 17
+        )
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent(
+            """\
+            Great Expectations checkpoints that guard the warehouse. Expectations run
+            as SQL in PostgreSQL, connected as the read-only role ecom_auditor.
+
+            checkpoints:
+            """
+        )
+        + _checkpoint_list(),
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              python -m expectations run --all
+              python -m expectations run raw_layer
+              python -m expectations sync --check
+
+            Prints one line per failed expectation and a summary per checkpoint,
+            stores each outcome in quality.checkpoint_runs and writes Data Docs to
+            expectations/gx/uncommitted/data_docs/local_site/index.html.
+            Suites are defined in expectations/suites.py. The GX context in
+            expectations/gx is written from the code by 'sync', never by hand;
+            'run' refuses a context that differs from the code.
+
+            exit status: 0 every expectation passed, 1 some failed,
+                         2 usage or setup error (unknown checkpoint, database
+                         unreachable, wrong password, table missing, context
+                         out of date)
+            Settings: PGHOST, PGPORT, PGDATABASE and ECOM_AUDITOR_PASSWORD, from the
+            environment, then .env (see .env.example)."""
+        ),
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser(
+        "run",
+        help="run checkpoints (names, or --all)",
+        description="Run checkpoints; exit 0 only when every expectation passed.",
+    )
+    run.add_argument("names", nargs="*", metavar="CHECKPOINT", help=", ".join(checkpoints.NAMES))
+    run.add_argument("--all", action="store_true", help="run every checkpoint, in layer order")
+    run.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not store the outcome in quality.checkpoint_runs",
+    )
+    sub.add_parser("list", help="list the checkpoints and the tables they validate")
+    sync = sub.add_parser(
+        "sync",
+        help="write suites, validation definitions and checkpoints from the code into expectations/gx",
+        description="Make the committed GX context equal to expectations/suites.py and checkpoints.py.",
+    )
+    sync.add_argument(
+        "--check",
+        action="store_true",
+        help="only compare: exit 1 and list the differences if the context is out of date",
+    )
+    return parser
+
+
+def _run(names: list[str], run_all: bool, record: bool) -> int:
+    from expectations import runner
+
+    if run_all and names:
+        raise runner.CheckpointError("give checkpoint names or --all, not both")
+    if not run_all and not names:
+        raise runner.CheckpointError(
+            f"which checkpoint? known: {', '.join(checkpoints.NAMES)} (or --all)"
+        )
+    failed = False
+    for outcome in runner.run(list(checkpoints.NAMES) if run_all else names, record=record):
+        for failure in outcome.failures:
+            print(failure.line())
+        print(outcome.summary(), flush=True)
+        failed = failed or not outcome.success
+    print(f"Data Docs: {runner.data_docs_index()}")
+    return 1 if failed else 0
+
+
+def _sync(check: bool) -> int:
+    from expectations import context
+
+    changes = context.sync(context.open_context(), write=not check)
+    for change in changes:
+        print(f"{'out of date' if check else 'updated'}: {change}")
+    if not changes:
+        print(f"{context.GX_DIR} matches the code")
+    return 1 if check and changes else 0
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    cli.configure_logging(args.verbose)
+    # GX logs every config substitution and default lookup at INFO.
+    logging.getLogger("great_expectations").setLevel(
+        logging.DEBUG if args.verbose else logging.WARNING
+    )
+    if args.command == "list":
+        print(_checkpoint_list())
+        return 0
+    if args.command == "sync":
+        return _sync(args.check)
+    return _run(args.names, args.all, record=not args.no_record)
+
+
+if __name__ == "__main__":
+    from expectations.runner import CheckpointError
+
+    cli.USER_ERRORS = (*cli.USER_ERRORS, CheckpointError)
+    cli.run_main(main, PROG)
+    sys.exit(0)

@@ -1,0 +1,324 @@
+"""Run checkpoints: check the database first, run GX, report, record the outcome.
+
+:func:`run` yields one :class:`Outcome` per checkpoint. Before GX is even
+imported, it connects as ecom_auditor and checks that every table the
+checkpoints validate exists and is readable, so that a wrong password or a
+missing ``dbt build`` ends in one clear line instead of a stack of failed
+expectations. It refuses to run a GX context that differs from the code
+(``python -m expectations sync`` updates it). Each outcome is stored in
+quality.checkpoint_runs (when that table exists) for BI to chart data quality
+over time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+from psycopg2.extras import Json
+
+from expectations import checkpoints
+from pipeline import db
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot run (unknown name, a table missing); the message names the fix."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed expectation."""
+
+    table: str
+    column: str | None
+    expectation_type: str
+    arguments: str  # the expectation's arguments that say what was expected
+    observed: str
+    description: str | None = None
+
+    def line(self) -> str:
+        where = f"{self.table}.{self.column}" if self.column else self.table
+        expectation = self.expectation_type
+        if self.arguments:
+            expectation += f"({self.arguments})"
+        text = f"FAILED {where}: {expectation}: observed {self.observed}"
+        if self.description:
+            text += f" [{self.description}]"
+        return text
+
+
+@dataclass
+class Outcome:
+    """The result of one checkpoint run."""
+
+    checkpoint: str
+    success: bool
+    evaluated: int
+    successful: int
+    run_at: datetime
+    duration: float
+    failures: list[Failure] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = f"{self.checkpoint}: {self.successful}/{self.evaluated} expectations passed"
+        if not self.success:
+            text += f", {self.evaluated - self.successful} failed"
+        return f"{text} ({self.duration:.1f}s)"
+
+
+def resolve(names: list[str]) -> list[checkpoints.CheckpointSpec]:
+    """The checkpoints called ``names``, in the order given; unknown names are a user error."""
+    unknown = [name for name in names if name not in checkpoints.NAMES]
+    if unknown:
+        raise CheckpointError(
+            f"unknown checkpoint {', '.join(repr(n) for n in unknown)}; "
+            f"known: {', '.join(checkpoints.NAMES)} (or --all)"
+        )
+    return [checkpoints.get(name) for name in dict.fromkeys(names)]
+
+
+def preflight(tables: list[str]) -> None:
+    """Connect as ecom_auditor and make sure every table exists and is readable."""
+    with db.connection("auditor") as conn, conn.cursor() as cur:
+        missing, unreadable = [], []
+        for table in tables:
+            cur.execute(
+                "select to_regclass(%s) is not null, "
+                "coalesce(has_table_privilege(to_regclass(%s), 'select'), false)",
+                (table, table),
+            )
+            exists, readable = cur.fetchone()
+            if not exists:
+                missing.append(table)
+            elif not readable:
+                unreadable.append(table)
+        conn.rollback()
+    if missing:
+        built_by_dbt = any(not table.startswith("raw.") for table in missing)
+        fix = (
+            "build them with dbt first ('python -m pipeline exec -- dbt build --project-dir "
+            "dbt_project --profiles-dir dbt_project')"
+            if built_by_dbt
+            else "apply the DDL with 'make db'"
+        )
+        raise CheckpointError(
+            f"{', '.join(missing)} {'does' if len(missing) == 1 else 'do'} not exist "
+            f"(or ecom_auditor cannot see {'it' if len(missing) == 1 else 'them'}): {fix}"
+        )
+    if unreadable:
+        raise CheckpointError(
+            f"ecom_auditor may not read {', '.join(unreadable)}: 'make db' restores the grants "
+            "on raw; dbt grants select on what it builds (dbt_project.yml)"
+        )
+
+
+def run(names: list[str], *, record: bool = True) -> Iterator[Outcome]:
+    """Run the checkpoints ``names`` in order; yields each outcome as it finishes."""
+    specs = resolve(names)
+    preflight([table for spec in specs for table in spec.tables])
+
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    from expectations import context as gx_context
+    from expectations import suites
+
+    context = gx_context.open_context()
+    # Never run definitions other than the code's, and never rewrite committed
+    # files behind the user's back: a stale context is a user error.
+    stale = gx_context.sync(context, write=False)
+    if stale:
+        raise CheckpointError(
+            f"the GX context in expectations/gx is out of date with the code ({'; '.join(stale)}): "
+            "run 'python -m expectations sync' and commit expectations/gx"
+        )
+    for spec in specs:
+        run_at = datetime.now(UTC)
+        parameters = {suites.EVENT_TIME_MAX_PARAMETER: (run_at + timedelta(days=1)).isoformat()}
+        started = time.perf_counter()
+        result = context.checkpoints.get(spec.name).run(
+            expectation_parameters=parameters,
+            run_id=RunIdentifier(run_name=spec.name, run_time=run_at),
+        )
+        duration = time.perf_counter() - started
+        outcome = _outcome(context, spec.name, result, run_at, duration, parameters)
+        if record:
+            _record(outcome)
+        yield outcome
+
+
+def data_docs_index() -> Path:
+    """Where the Data Docs site's index.html is (written by the checkpoints' action)."""
+    from expectations import context as gx_context
+
+    return gx_context.GX_DIR / gx_context.DATA_DOCS_DIR / "index.html"
+
+
+def _outcome(
+    context: Any, name: str, result: Any, run_at: datetime, duration: float, parameters: dict
+) -> Outcome:
+    evaluated = successful = 0
+    failures: list[Failure] = []
+    for validation in result.run_results.values():
+        table = validation.suite_name
+        statistics = validation.statistics
+        evaluated += statistics["evaluated_expectations"]
+        successful += statistics["successful_expectations"]
+        failed = [r for r in validation.results if not r.success]
+        samples = _Samples(context, table, parameters) if failed else None
+        for expectation_result in failed:
+            failures.append(_failure(table, expectation_result, samples))
+    return Outcome(name, bool(result.success), evaluated, successful, run_at, duration, failures)
+
+
+_NOT_SHOWN = {"column", "batch_id", "unexpected_rows_query", "result_format", "catch_exceptions"}
+
+
+def _failure(table: str, expectation_result: Any, samples: _Samples) -> Failure:
+    config = expectation_result.expectation_config
+    kwargs = config.kwargs
+    arguments = ", ".join(f"{k}={_show(v)}" for k, v in kwargs.items() if k not in _NOT_SHOWN)
+    result = expectation_result.result
+    error = _raised(expectation_result.exception_info or {})
+    if error:
+        observed = f"an error: {error}"
+    elif "unexpected_count" in result:
+        observed = f"{result['unexpected_count']} of {result.get('element_count')} rows unexpected"
+        examples = samples.values(config.id)
+        if examples:
+            observed += f", e.g. {', '.join(examples)}"
+    elif "unexpected_rows_query" in kwargs:
+        count = result.get("observed_value")
+        observed = f"{count} unexpected row{'' if count == 1 else 's'}"
+        row = samples.row(config.id)
+        if row:
+            observed += f", e.g. {row}"
+    elif (result.get("details") or {}).get("mismatched"):  # columns: unexpected, missing
+        mismatched = result["details"]["mismatched"]
+        observed = ", ".join(f"{key} {_show(value)}" for key, value in mismatched.items() if value)
+    else:
+        observed = _show(result.get("observed_value"))
+    return Failure(
+        table=table,
+        column=kwargs.get("column"),
+        expectation_type=config.type,
+        arguments=arguments,
+        observed=observed,
+        description=config.description,
+    )
+
+
+class _Samples:
+    """Offending values or rows of failed expectations, validated again one by one.
+
+    The checkpoint itself asks for counts only (see context.RESULT_FORMAT), so
+    these queries run for failed expectations alone. They illustrate; the
+    verdict stands without them, so their errors are only logged.
+    """
+
+    def __init__(self, context: Any, table: str, parameters: dict) -> None:
+        self._context, self._table, self._parameters = context, table, parameters
+        self._batch = None
+
+    def _validate(self, expectation_id: str | None, result_format: Any) -> dict:
+        from expectations import context as gx_context
+
+        try:
+            suite = self._context.suites.get(self._table)
+            expectation = next(e for e in suite.expectations if e.id == expectation_id)
+            if self._batch is None:
+                self._batch = (
+                    self._context.data_sources.get(gx_context.DATASOURCE)
+                    .get_asset(self._table)
+                    .get_batch_definition(gx_context.BATCH_DEFINITION)
+                    .get_batch()
+                )
+            result = self._batch.validate(
+                expectation, result_format=result_format, expectation_parameters=self._parameters
+            )
+            return result.result or {}
+        except Exception as exc:
+            log.debug("no sample for a failed expectation on %s: %s", self._table, exc)
+            return {}
+
+    def values(self, expectation_id: str | None, limit: int = 3) -> list[str]:
+        result = self._validate(
+            expectation_id, {"result_format": "SUMMARY", "partial_unexpected_count": limit}
+        )
+        return list(dict.fromkeys(map(_show, result.get("partial_unexpected_list") or [])))
+
+    def row(self, expectation_id: str | None) -> str | None:
+        result = self._validate(expectation_id, {"result_format": "COMPLETE"})
+        rows = (result.get("details") or {}).get("unexpected_rows") or []
+        if not rows:
+            return None
+        return ", ".join(f"{name}={_show(value)}" for name, value in rows[0].items())
+
+
+def _raised(exception_info: Any) -> str | None:
+    infos = (
+        exception_info.values() if "raised_exception" not in exception_info else [exception_info]
+    )
+    for info in infos:
+        if isinstance(info, dict) and info.get("raised_exception"):
+            message = str(info.get("exception_message") or "").strip()
+            return message.splitlines()[0] if message else "an exception"
+    return None
+
+
+def _show(value: Any) -> str:
+    """A value in a failure line: strings quoted, times in ISO-8601, numbers as they are."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple | set):
+        return "[" + ", ".join(_show(item) for item in value) + "]"
+    return str(value)
+
+
+def _record(outcome: Outcome) -> None:
+    """Store the outcome in quality.checkpoint_runs (sql/040_quality.sql), if it exists."""
+    failures = [
+        {
+            "table": f.table,
+            "column": f.column,
+            "expectation_type": f.expectation_type,
+            "observed": f.observed,
+        }
+        for f in outcome.failures
+    ]
+    try:
+        with db.connection("auditor") as conn, conn.cursor() as cur:
+            cur.execute("select to_regclass('quality.checkpoint_runs') is not null")
+            if not cur.fetchone()[0]:
+                log.warning(
+                    "not recorded: quality.checkpoint_runs does not exist ('make db' creates it)"
+                )
+                return
+            cur.execute(
+                "insert into quality.checkpoint_runs (checkpoint_name, success, "
+                "evaluated_expectations, successful_expectations, failed_expectations, run_at, "
+                "duration_seconds, failures) values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    outcome.checkpoint,
+                    outcome.success,
+                    outcome.evaluated,
+                    outcome.successful,
+                    outcome.evaluated - outcome.successful,
+                    outcome.run_at,
+                    round(outcome.duration, 3),
+                    Json(failures),
+                ),
+            )
+            conn.commit()
+    except psycopg2.Error as exc:  # the verdict stands; only its history entry is missing
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        log.warning("not recorded in quality.checkpoint_runs: %s ('make db' grants it)", message)

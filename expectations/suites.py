@@ -1,0 +1,344 @@
+"""What the checkpoints check: one Expectation Suite per table, defined here in code.
+
+This module is the only place an expectation is written. The JSON under
+``expectations/gx/expectations/`` is generated from it (``python -m
+expectations sync``) and never edited by hand; a run refuses JSON that
+differs from this module.
+
+Every expectation compiles to SQL that PostgreSQL runs on the whole table
+(GX's SqlAlchemyExecutionEngine on a table asset): nothing is pulled into
+pandas. Rules that span tables (the ledger against the landing table, the
+marts against staging) are UnexpectedRowsExpectations: a query that returns
+the offending rows, ``{batch}`` being the suite's own table. (GX leaves
+aliasing ``{batch}`` to the query when the query has a JOIN, and aliases it
+itself otherwise: hence ``{batch} as ...`` in the queries with joins only.)
+
+The raw layer's columns, types and allowed values come from the event
+contract (pipeline/contract.py), so a change there reaches these suites too.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Callable
+
+from pipeline import contract
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import great_expectations as gx  # noqa: E402
+import great_expectations.expectations as gxe  # noqa: E402
+
+# The type names GX reports for PostgreSQL columns (reflected by SQLAlchemy),
+# per type of the contract's DDL.
+REFLECTED_TYPES = {
+    "uuid": "UUID",
+    "text": "TEXT",
+    "bigint": "BIGINT",
+    "integer": "INTEGER",
+    f"numeric({contract.PRICE_PRECISION},{contract.PRICE_SCALE})": (
+        f"NUMERIC({contract.PRICE_PRECISION}, {contract.PRICE_SCALE})"
+    ),
+    "timestamptz": "TIMESTAMP WITH TIME ZONE",
+}
+
+# event_time must lie in [EVENT_TIME_MIN, now + 1 day]. The upper bound moves
+# with the clock, so it is a suite parameter the runner passes at run time.
+EVENT_TIME_MIN = "2000-01-01T00:00:00+00:00"
+EVENT_TIME_MAX_PARAMETER = "event_time_max"
+
+STAGED_EVENTS = "staging.stg_ecommerce__events"
+
+
+def _sql(query: str) -> str:
+    """A query as stored in the suite and shown in Data Docs: dedented, stripped."""
+    return textwrap.dedent(query).strip()
+
+
+def raw_ecommerce_events() -> list[gxe.Expectation]:
+    """The landing table: the contract's columns and rules, plus lineage."""
+    columns = [(f.name, f.sql_type) for f in contract.FIELDS] + list(contract.LINEAGE_COLUMNS)
+    text_fields = [f.name for f in contract.FIELDS if f.kind == "text"]
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1, description="The stream has landed rows."),
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=[name for name, _ in columns],
+            exact_match=True,
+            description="Exactly the contract's columns plus lineage (source_file, batch_id, ingested_at).",
+        ),
+        *(
+            gxe.ExpectColumnTypeToBe(column=name, type_=REFLECTED_TYPES[sql_type])
+            for name, sql_type in columns
+        ),
+        *(gxe.ExpectColumnValuesToNotBeNull(column=name) for name, _ in columns),
+        gxe.ExpectColumnValuesToBeInSet(column="event_type", value_set=list(contract.EVENT_TYPES)),
+        gxe.ExpectColumnValuesToBeBetween(column="user_id", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="product_id", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="price", min_value=0),
+        gxe.ExpectColumnValuesToBeBetween(column="quantity", min_value=contract.QUANTITY_MIN),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="event_time",
+            min_value=EVENT_TIME_MIN,
+            max_value={"$PARAMETER": EVENT_TIME_MAX_PARAMETER},
+            description="No event before 2000 or more than a day in the future.",
+        ),
+        *(
+            gxe.ExpectColumnValueLengthsToBeBetween(
+                column=name, min_value=1, max_value=contract.TEXT_MAX_LENGTH
+            )
+            for name in text_fields
+        ),
+    ]
+
+
+def raw_ingestion_batches() -> list[gxe.Expectation]:
+    """The exactly-once ledger: each batch accounts for its lines, and raw agrees with it."""
+    return [
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=1, description="At least one micro-batch has committed."
+        ),
+        gxe.ExpectColumnValuesToBeBetween(column="rows_loaded", min_value=0),
+        gxe.ExpectColumnValuesToBeBetween(column="rows_rejected", min_value=0),
+        gxe.UnexpectedRowsExpectation(
+            description="Every batch accounts for each line it read: rows_in = rows_loaded + rows_rejected.",
+            unexpected_rows_query=_sql("""
+                select query_id, batch_id, rows_in, rows_loaded, rows_rejected
+                from {batch}
+                where rows_in is distinct from rows_loaded + rows_rejected
+            """),
+        ),
+        _ledger_matches(
+            "rows_loaded",
+            "raw.ecommerce_events",
+            "The rows in raw.ecommerce_events per batch_id equal the ledger's rows_loaded.",
+        ),
+        _ledger_matches(
+            "rows_rejected",
+            "raw.ecommerce_events_rejected",
+            "The rows in raw.ecommerce_events_rejected per batch_id equal the ledger's rows_rejected.",
+        ),
+    ]
+
+
+def _ledger_matches(ledger_column: str, table: str, description: str) -> gxe.Expectation:
+    # Rows carry batch_id but not the streaming query's id, and a new
+    # checkpoint starts batch ids at 0 again: compare sums per batch_id.
+    # A batch_id on one side only counts as 0 rows on the other.
+    return gxe.UnexpectedRowsExpectation(
+        description=description,
+        unexpected_rows_query=_sql(f"""
+            with ledger as (
+                select batch_id, sum({ledger_column}) as ledger_{ledger_column}
+                from {{batch}} as ledger_rows
+                group by batch_id
+            ),
+            landed as (
+                select batch_id, count(*) as rows_in_table
+                from {table}
+                group by batch_id
+            )
+            select
+                coalesce(ledger.batch_id, landed.batch_id) as batch_id,
+                coalesce(ledger.ledger_{ledger_column}, 0) as ledger_{ledger_column},
+                coalesce(landed.rows_in_table, 0) as rows_in_{table.split(".")[1]}
+            from ledger
+            full outer join landed on ledger.batch_id = landed.batch_id
+            where coalesce(ledger.ledger_{ledger_column}, 0) <> coalesce(landed.rows_in_table, 0)
+        """),
+    )
+
+
+def staging_events() -> list[gxe.Expectation]:
+    """The deduplicated events every mart is built from."""
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.ExpectColumnValuesToNotBeNull(column="event_id"),
+        gxe.ExpectColumnValuesToBeUnique(
+            column="event_id", description="Staging keeps each event once."
+        ),
+    ]
+
+
+def _key(*columns: str) -> list[gxe.Expectation]:
+    """The table's key: not null, unique."""
+    not_null = [gxe.ExpectColumnValuesToNotBeNull(column=column) for column in columns]
+    if len(columns) == 1:
+        return [*not_null, gxe.ExpectColumnValuesToBeUnique(column=columns[0])]
+    return [*not_null, gxe.ExpectCompoundColumnsToBeUnique(column_list=list(columns))]
+
+
+def _at_least_zero(*columns: str) -> list[gxe.Expectation]:
+    return [gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0) for column in columns]
+
+
+def _rates(*columns: str) -> list[gxe.Expectation]:
+    """Shares of a whole: between 0 and 1 (null, when the denominator is 0, passes)."""
+    return [
+        gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=1)
+        for column in columns
+    ]
+
+
+def _agrees_with_staging(mart: str, totals: dict[str, str]) -> gxe.Expectation:
+    """The mart's totals equal the same totals over the staged events.
+
+    ``totals`` maps a staged measure (purchases, revenue, views, add_to_carts)
+    to the mart's SQL expression for it. Counts must match exactly, revenue
+    to the cent.
+    """
+    staged = {
+        "purchases": "count(*) filter (where event_type = 'purchase')",
+        "views": "count(*) filter (where event_type = 'view')",
+        "add_to_carts": "count(*) filter (where event_type = 'add_to_cart')",
+        "revenue": "round(coalesce(sum(unit_price * quantity) filter (where event_type = 'purchase'), 0), 2)",
+        "products": "count(distinct product_id)",
+        "users": "count(distinct user_id)",
+    }
+    mart_select = ",\n                    ".join(
+        f"{expression} as {measure}" for measure, expression in totals.items()
+    )
+    staged_select = ",\n                    ".join(
+        f"{staged[measure]} as {measure}" for measure in totals
+    )
+    columns = ",\n                ".join(
+        f"mart.{measure} as mart_{measure}, staged.{measure} as staged_{measure}"
+        for measure in totals
+    )
+    differs = "\n                or ".join(
+        f"mart.{measure} is distinct from staged.{measure}" for measure in totals
+    )
+    return gxe.UnexpectedRowsExpectation(
+        description=(
+            f"{', '.join(totals)} of {mart} equal those of {STAGED_EVENTS}"
+            f"{' (revenue to the cent)' if 'revenue' in totals else ''}."
+        ),
+        unexpected_rows_query=_sql(f"""
+            with mart as (
+                select
+                    {mart_select}
+                from {{batch}} as mart_rows
+            ),
+            staged as (
+                select
+                    {staged_select}
+                from {STAGED_EVENTS}
+            )
+            select
+                {columns}
+            from mart
+            cross join staged
+            where {differs}
+        """),
+    )
+
+
+def _sum(column: str) -> str:
+    return f"coalesce(sum({column}), 0)"
+
+
+def _sum_cents(column: str) -> str:
+    return f"round(coalesce(sum({column}), 0), 2)"
+
+
+def revenue_by_product() -> list[gxe.Expectation]:
+    mart = "marts.revenue_by_product"
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_key("product_id"),
+        *_at_least_zero("orders", "units", "revenue", "avg_selling_price"),
+        _agrees_with_staging(mart, {"purchases": _sum("orders"), "revenue": _sum_cents("revenue")}),
+    ]
+
+
+def conversion_rate_by_product() -> list[gxe.Expectation]:
+    mart = "marts.conversion_rate_by_product"
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_key("product_id"),
+        *_at_least_zero("views", "add_to_carts", "purchases", "sessions_viewed"),
+        # Event-level rates divide counts of different events: a product can
+        # be carted more often than viewed, so they are >= 0 but may exceed 1.
+        *_at_least_zero("view_to_cart_rate", "cart_to_purchase_rate", "view_to_purchase_rate"),
+        *_rates("session_conversion_rate"),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="sessions_viewed", column_B="sessions_purchased_after_view", or_equal=True
+        ),
+        _agrees_with_staging(
+            mart,
+            {
+                "views": _sum("views"),
+                "add_to_carts": _sum("add_to_carts"),
+                "purchases": _sum("purchases"),
+            },
+        ),
+    ]
+
+
+def fct_product_daily() -> list[gxe.Expectation]:
+    mart = "marts.fct_product_daily"
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_key("product_id", "event_date"),
+        *_at_least_zero("views", "add_to_carts", "purchases", "units", "revenue"),
+        _agrees_with_staging(
+            mart, {"purchases": _sum("purchases"), "revenue": _sum_cents("revenue")}
+        ),
+    ]
+
+
+def fct_funnel_daily() -> list[gxe.Expectation]:
+    mart = "marts.fct_funnel_daily"
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_key("event_date"),
+        *_at_least_zero("views", "add_to_carts", "purchases", "units", "revenue", "sessions"),
+        *_rates(
+            "session_view_to_cart_rate", "session_cart_to_purchase_rate", "session_conversion_rate"
+        ),
+        _agrees_with_staging(
+            mart, {"purchases": _sum("purchases"), "revenue": _sum_cents("revenue")}
+        ),
+    ]
+
+
+def dim_products() -> list[gxe.Expectation]:
+    mart = "marts.dim_products"
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_key("product_id"),
+        *_at_least_zero("unit_price"),
+        _agrees_with_staging(mart, {"products": "count(*)"}),
+    ]
+
+
+def dim_users() -> list[gxe.Expectation]:
+    mart = "marts.dim_users"
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_key("user_id"),
+        *_at_least_zero("events", "orders", "revenue"),
+        _agrees_with_staging(
+            mart,
+            {"users": "count(*)", "purchases": _sum("orders"), "revenue": _sum_cents("revenue")},
+        ),
+    ]
+
+
+# Suite name (the table it validates) -> its expectations. One suite per table.
+SUITES: dict[str, Callable[[], list[gxe.Expectation]]] = {
+    "raw.ecommerce_events": raw_ecommerce_events,
+    "raw.ingestion_batches": raw_ingestion_batches,
+    STAGED_EVENTS: staging_events,
+    "marts.revenue_by_product": revenue_by_product,
+    "marts.conversion_rate_by_product": conversion_rate_by_product,
+    "marts.fct_product_daily": fct_product_daily,
+    "marts.fct_funnel_daily": fct_funnel_daily,
+    "marts.dim_products": dim_products,
+    "marts.dim_users": dim_users,
+}
+
+
+def build_suite(table: str) -> gx.ExpectationSuite:
+    """The Expectation Suite for ``table`` (a key of SUITES), as defined in this module."""
+    return gx.ExpectationSuite(name=table, expectations=SUITES[table]())

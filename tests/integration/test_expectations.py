@@ -1,0 +1,391 @@
+"""The GX checkpoints on a real warehouse: generator -> streaming ingestion -> dbt build.
+
+Both layers pass on what the pipeline produces; each fails, naming the right
+expectation, when its data is broken (each breakage is undone afterwards);
+and ``python -m expectations`` exits 0 / 1 / 2 with one-line errors.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from expectations import checkpoints, runner
+from pipeline import db, settings
+
+from .streaming import Folders, generate, ingest_once, query, reset_raw
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DBT = Path(sys.executable).parent / "dbt"
+
+
+def _dbt_build() -> None:
+    """dbt build --full-refresh as the transformer, its target/ and logs/ in the test state."""
+    env = settings.environment()
+    env.update(
+        DBT_TARGET_PATH=str(settings.state_dir() / "dbt-gx" / "target"),
+        DBT_LOG_PATH=str(settings.state_dir() / "dbt-gx" / "logs"),
+        DO_NOT_TRACK="1",
+    )
+    env.pop("DBT_PGUSER", None)
+    result = subprocess.run(
+        [str(DBT), "build", "--full-refresh"]
+        + ["--project-dir", "dbt_project", "--profiles-dir", "dbt_project"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def built(warehouse, tmp_path_factory):
+    """One warehouse for the module: 20,000 generated events ingested and modelled."""
+    reset_raw()
+    folders = Folders(tmp_path_factory.mktemp("gx-pipeline"))
+    start = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    generate(
+        folders,
+        *("--events", "20000", "--seed", "5", "--start-time", start),
+        *("--bad-rate", "0.01", "--duplicate-rate", "0.02"),
+    )
+    ingested = ingest_once(folders)
+    assert ingested.returncode == 0, ingested.stderr[-4000:]
+    _dbt_build()
+    (rejected,) = query("select count(*) from raw.ecommerce_events_rejected")[0]
+    (duplicated,) = query("select count(*) - count(distinct event_id) from raw.ecommerce_events")[0]
+    assert rejected > 0 and duplicated > 0  # the checks see quarantined and replayed rows
+    return folders
+
+
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "expectations", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _execute(role: str | None, statements: list[str]) -> None:
+    with db.connection(role) as conn, conn.cursor() as cur:
+        for statement in statements:
+            cur.execute(statement)
+        conn.commit()
+
+
+@contextmanager
+def _broken(role: str | None, apply: list[str], undo: list[str]) -> Iterator[None]:
+    """Commit ``apply`` (GX reads through its own connection), run ``undo`` afterwards."""
+    _execute(role, apply)
+    try:
+        yield
+    finally:
+        _execute(role, undo)
+
+
+def _failures(name: str) -> list[runner.Failure]:
+    (outcome,) = runner.run([name], record=False)
+    assert outcome.success is (not outcome.failures)
+    return outcome.failures
+
+
+def _named(failures: list[runner.Failure]) -> set[tuple[str, str | None, str]]:
+    return {(f.table, f.column, f.expectation_type) for f in failures}
+
+
+# --- green -------------------------------------------------------------------
+
+
+def test_every_checkpoint_passes_on_what_the_pipeline_produced(built):
+    (before,) = query("select coalesce(max(run_id), 0) from quality.checkpoint_runs")[0]
+    result = _cli("run", "--all")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "FAILED" not in result.stdout
+    for name in checkpoints.NAMES:
+        (summary,) = [line for line in lines if line.startswith(f"{name}: ")]
+        passed, evaluated = summary.split(": ")[1].split(" ")[0].split("/")
+        assert passed == evaluated and int(evaluated) >= 3, summary
+    (docs,) = [line for line in lines if line.startswith("Data Docs: ")]
+    index = Path(docs.removeprefix("Data Docs: "))
+    assert index.name == "index.html" and index.is_file()
+    assert "raw.ecommerce_events" in index.read_text(encoding="utf-8")
+    recorded = query(
+        "select checkpoint_name, success, failed_expectations, "
+        "evaluated_expectations = successful_expectations "
+        f"from quality.checkpoint_runs where run_id > {before} order by run_id"
+    )
+    assert recorded == [(name, True, 0, True) for name in checkpoints.NAMES]
+
+
+def test_raw_layer_checks_contract_lineage_and_ledger(built):
+    (outcome,) = runner.run(["raw_layer"], record=False)
+    assert outcome.success and outcome.evaluated == outcome.successful
+    # every column's type and nullness, plus the rules and the reconciliations
+    assert outcome.evaluated >= 2 * 14 + 10
+
+
+# --- red: raw ------------------------------------------------------------------
+
+PROBE_BATCH = (
+    "(select query_id, batch_id from raw.ingestion_batches where batch_id = "
+    "(select batch_id from raw.ecommerce_events where source_file = 'gx-probe.csv') "
+    "order by query_id limit 1)"
+)
+
+
+def test_raw_layer_names_an_unknown_event_type(built):
+    # A copy of a loaded row with another id and an unknown event type, its
+    # batch's ledger row adjusted so that only the event type is wrong.
+    insert = (
+        "insert into raw.ecommerce_events select gen_random_uuid(), 'refund', user_id, "
+        "user_name, product_id, product_name, category, price, quantity, event_time, "
+        "session_id, 'gx-probe.csv', batch_id, ingested_at "
+        "from raw.ecommerce_events order by ingested_at limit 1"
+    )
+    adjust = (
+        "update raw.ingestion_batches set rows_in = rows_in {0} 1, rows_loaded = rows_loaded {0} 1 "
+        f"where (query_id, batch_id) = {PROBE_BATCH}"
+    )
+    with _broken(
+        None,
+        [insert, adjust.format("+")],
+        [adjust.format("-"), "delete from raw.ecommerce_events where source_file = 'gx-probe.csv'"],
+    ):
+        failures = _failures("raw_layer")
+    assert _named(failures) == {
+        ("raw.ecommerce_events", "event_type", "expect_column_values_to_be_in_set")
+    }
+    (failure,) = failures
+    assert failure.observed.startswith("1 of ") and "'refund'" in failure.observed
+    assert _failures("raw_layer") == []  # undone
+
+
+def test_raw_layer_names_an_event_from_the_future(built):
+    with _broken(
+        None,
+        [
+            "update raw.ecommerce_events set event_time = now() + interval '3 days' "
+            "where event_id = (select event_id from raw.ecommerce_events order by event_id limit 1)"
+        ],
+        [
+            "update raw.ecommerce_events set event_time = event_time - interval '3 days' "
+            "where event_id = (select event_id from raw.ecommerce_events order by event_id limit 1)"
+        ],
+    ):
+        failures = _failures("raw_layer")
+    assert _named(failures) == {
+        ("raw.ecommerce_events", "event_time", "expect_column_values_to_be_between")
+    }
+
+
+LEDGER_BREAKS = {
+    "a ledger batch whose rows never landed": (
+        [
+            "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, "
+            "rows_in, rows_loaded, rows_rejected, started_at) values ('gx-probe', "
+            "gen_random_uuid(), 999999, '{gx-probe.csv}', 5, 5, 0, now())"
+        ],
+        ["delete from raw.ingestion_batches where stream_name = 'gx-probe'"],
+        "per batch_id equal the ledger's rows_loaded",
+        "batch_id=999999, ledger_rows_loaded=5, rows_in_ecommerce_events=0",
+    ),
+    "a quarantined line the ledger does not count": (
+        [
+            "insert into raw.ecommerce_events_rejected (source_file, line_number, raw_line, "
+            "reasons, batch_id) select 'gx-probe.csv', 2, 'x', array['malformed_csv_row'], "
+            "min(batch_id) from raw.ingestion_batches"
+        ],
+        ["delete from raw.ecommerce_events_rejected where source_file = 'gx-probe.csv'"],
+        "per batch_id equal the ledger's rows_rejected",
+        "ledger_rows_rejected=",
+    ),
+    "rows_in that is not rows_loaded + rows_rejected": (
+        # The ledger's check constraint forbids it on write; GX catches a
+        # ledger restored or written without it.
+        [
+            "alter table raw.ingestion_batches drop constraint ingestion_batches_rows_reconcile",
+            "update raw.ingestion_batches set rows_in = rows_in + 1 "
+            "where batch_id = (select min(batch_id) from raw.ingestion_batches)",
+        ],
+        [
+            "update raw.ingestion_batches set rows_in = rows_in - 1 "
+            "where batch_id = (select min(batch_id) from raw.ingestion_batches)",
+            "alter table raw.ingestion_batches add constraint ingestion_batches_rows_reconcile "
+            "check (rows_in = rows_loaded + rows_rejected)",
+        ],
+        "rows_in = rows_loaded + rows_rejected",
+        "rows_in=",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", LEDGER_BREAKS, ids=list(LEDGER_BREAKS))
+def test_raw_layer_names_a_ledger_that_does_not_reconcile(built, case):
+    apply, undo, rule, observed = LEDGER_BREAKS[case]
+    with _broken(None, apply, undo):
+        failures = _failures("raw_layer")
+    assert _named(failures) == {("raw.ingestion_batches", None, "unexpected_rows_expectation")}
+    (failure,) = failures
+    assert rule in failure.description
+    assert failure.observed.startswith("1 unexpected row") and observed in failure.observed
+
+
+# --- red: staging and marts ------------------------------------------------------
+
+
+def test_staging_layer_names_an_event_without_id(built):
+    with _broken(
+        "transformer",
+        [
+            # a copy of a staged event without its event_id, whatever the other columns are
+            "insert into staging.stg_ecommerce__events select (jsonb_populate_record("
+            "null::staging.stg_ecommerce__events, to_jsonb(staged) - 'event_id')).* "
+            "from staging.stg_ecommerce__events as staged limit 1"
+        ],
+        ["delete from staging.stg_ecommerce__events where event_id is null"],
+    ):
+        failures = _failures("staging_layer")
+    assert _named(failures) == {
+        ("staging.stg_ecommerce__events", "event_id", "expect_column_values_to_not_be_null")
+    }
+
+
+MART_BREAKS = {
+    "revenue off by one cent": (
+        "update marts.revenue_by_product set revenue = revenue {} 0.01 "
+        "where product_id = (select min(product_id) from marts.revenue_by_product where orders > 0)",
+        ("marts.revenue_by_product", None, "unexpected_rows_expectation"),
+        "mart_revenue=",
+    ),
+    "one purchase too many": (
+        "update marts.fct_product_daily set purchases = purchases {} 1 "
+        "where (product_id, event_date) = (select product_id, event_date "
+        "from marts.fct_product_daily order by product_id, event_date limit 1)",
+        ("marts.fct_product_daily", None, "unexpected_rows_expectation"),
+        "mart_purchases=",
+    ),
+    "a conversion rate above 1": (
+        "update marts.fct_funnel_daily set session_conversion_rate = session_conversion_rate {} 2 "
+        "where event_date = (select min(event_date) from marts.fct_funnel_daily "
+        "where session_conversion_rate is not null)",
+        ("marts.fct_funnel_daily", "session_conversion_rate", "expect_column_values_to_be_between"),
+        "1 of ",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MART_BREAKS, ids=list(MART_BREAKS))
+def test_marts_layer_names_a_corrupted_mart(built, case):
+    statement, expected, observed = MART_BREAKS[case]
+    with _broken("transformer", [statement.format("+")], [statement.format("-")]):
+        failures = _failures("marts_layer")
+    assert _named(failures) == {expected}
+    assert observed in failures[0].observed
+
+
+def test_marts_layer_is_green_again_after_the_corruptions(built):
+    assert _failures("marts_layer") == []
+
+
+# --- the command line --------------------------------------------------------------
+
+
+def test_a_failed_expectation_exits_1_and_is_one_line_and_recorded(built):
+    with _broken(
+        "transformer",
+        [
+            "update marts.dim_users set revenue = -revenue - 1 where user_id = "
+            "(select min(user_id) from marts.dim_users)"
+        ],
+        [
+            "update marts.dim_users set revenue = -(revenue + 1) where user_id = "
+            "(select min(user_id) from marts.dim_users)"
+        ],
+    ):
+        result = _cli("run", "marts_layer")
+    assert result.returncode == 1, result.stdout + result.stderr
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED ")]
+    assert any(
+        line.startswith("FAILED marts.dim_users.revenue: expect_column_values_to_be_between")
+        for line in failed
+    ), failed
+    (summary,) = [line for line in result.stdout.splitlines() if line.startswith("marts_layer: ")]
+    assert f", {len(failed)} failed (" in summary
+    (row,) = query(
+        "select success, failed_expectations, failures from quality.checkpoint_runs "
+        "where checkpoint_name = 'marts_layer' order by run_id desc limit 1"
+    )
+    assert row[0] is False and row[1] == len(failed)
+    assert {
+        "table": "marts.dim_users",
+        "column": "revenue",
+        "expectation_type": "expect_column_values_to_be_between",
+    } in [{k: f[k] for k in ("table", "column", "expectation_type")} for f in row[2]]
+
+
+def test_an_unknown_checkpoint_is_one_line_listing_the_known_ones(built):
+    result = _cli("run", "raw_layer", "gold_layer")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert "unknown checkpoint 'gold_layer'" in line
+    assert all(name in line for name in checkpoints.NAMES)
+
+
+def test_run_without_a_checkpoint_is_a_usage_error(built):
+    result = _cli("run")
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "--all" in line
+
+
+@pytest.mark.parametrize(
+    ("env", "cause"),
+    [
+        ({"PGPORT": "1"}, "Connection refused"),
+        ({"ECOM_AUDITOR_PASSWORD": "wrong"}, "password authentication failed"),
+    ],
+    ids=["unreachable", "wrong-password"],
+)
+def test_database_problems_are_one_line_exit_2(built, env, cause):
+    result = _cli("run", "--all", **env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert "cannot connect to PostgreSQL as ecom_auditor" in line and cause in line
+
+
+def test_a_table_not_built_yet_is_one_line_exit_2(built):
+    with _broken(
+        "transformer",
+        ["alter table marts.dim_users rename to dim_users_gx_probe"],
+        ["alter table marts.dim_users_gx_probe rename to dim_users"],
+    ):
+        result = _cli("run", "marts_layer")
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "marts.dim_users does not exist" in line and "dbt build" in line
+
+
+def test_help_and_list_name_every_checkpoint():
+    help_text = _cli("--help")
+    listing = _cli("list")
+    assert help_text.returncode == 0 and listing.returncode == 0
+    for name in checkpoints.NAMES:
+        assert name in help_text.stdout and name in listing.stdout
+    assert "exit status" in help_text.stdout
