@@ -35,6 +35,7 @@ MARTS = (
     "dim_users",
     "revenue_by_product",
     "conversion_rate_by_product",
+    "fct_revenue_hourly",
 )
 # Order of the rows when a mart is compared as a whole.
 MART_KEYS = {
@@ -44,6 +45,7 @@ MART_KEYS = {
     "dim_users": "user_id",
     "revenue_by_product": "product_id",
     "conversion_rate_by_product": "product_id",
+    "fct_revenue_hourly": "event_hour",
 }
 # Lineage columns that say when a row was built, not what it holds.
 LINEAGE = {"staged_at"}
@@ -550,7 +552,21 @@ def expected_marts(events: list[Event]) -> dict[str, list[dict]]:
             }
         )
 
+    by_hour: dict[datetime, list[Event]] = defaultdict(list)
+    for e in events:
+        by_hour[e.event_at.replace(minute=0, second=0, microsecond=0)].append(e)
+    revenue_hourly = [
+        {
+            "event_hour": hour,
+            "events": len(evs),
+            "orders": len(purchases(evs)),
+            "units": sum(e.quantity for e in purchases(evs)),
+            "revenue": revenue(evs),
+        }
+        for hour, evs in sorted(by_hour.items())
+    ]
     return {
+        "fct_revenue_hourly": revenue_hourly,
         "fct_product_daily": product_daily,
         "fct_funnel_daily": funnel_daily,
         "dim_products": dim_products,
