@@ -1,0 +1,89 @@
+"""What `make demo` runs, on a smaller seed: it finishes green and its report tells the truth."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import settings
+
+from .streaming import REPO_ROOT, query
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def demo(warehouse, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.demo",
+            "--events",
+            "8000",
+            "--seed",
+            "3",
+            "--folder",
+            str(folder),
+        ],
+        cwd=REPO_ROOT,
+        env=settings.environment(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return result
+
+
+def test_demo_finishes_green(demo):
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+    assert "all green." in demo.stdout
+    assert re.search(r"dbt build   PASS=\d+ WARN=0 ERROR=0", demo.stdout)
+    assert "raw_layer: 46/46 expectations passed" in demo.stdout
+
+
+def test_report_numbers_match_the_warehouse(demo):
+    match = re.search(
+        r"Ingestion\s+([\d,]+) rows loaded, ([\d,]+) quarantined; ([\d,]+) distinct", demo.stdout
+    )
+    assert match, demo.stdout
+    loaded, rejected, distinct = (int(group.replace(",", "")) for group in match.groups())
+    assert loaded == query("select count(*) from raw.ecommerce_events")[0][0]
+    assert rejected == query("select count(*) from raw.ecommerce_events_rejected")[0][0] > 0
+    assert distinct == query("select count(distinct event_id) from raw.ecommerce_events")[0][0]
+    revenue = re.search(r"revenue ([\d,]+\.\d\d)", demo.stdout).group(1).replace(",", "")
+    staged = query(
+        "select sum(unit_price * quantity) from staging.stg_ecommerce__events where event_type = 'purchase'"
+    )[0][0]
+    assert f"{staged:.2f}" == revenue
+
+
+def test_demo_twice_gives_the_same_report(demo, tmp_path):
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.demo",
+            "--events",
+            "8000",
+            "--seed",
+            "3",
+            "--folder",
+            str(tmp_path),
+        ],
+        cwd=REPO_ROOT,
+        env=settings.environment(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert again.returncode == 0
+
+    def body(text: str) -> str:  # the report without its timings
+        return re.sub(r"\(\d+\.\ds\)", "", text.split("=" * 72, 2)[-1].split("Steps:")[0])
+
+    assert body(again.stdout) == body(demo.stdout)
