@@ -19,16 +19,13 @@
 
 with
 
+-- staging imported twice on purpose: PostgreSQL materializes a CTE read twice, whole
 events as (
 
     select * from {{ ref('stg_ecommerce__events') }}
 
 ),
 
--- a second import of the same model, not a reference to `events`: a CTE
--- referenced twice is materialized whole (all of staging, seconds at 5M
--- events), one referenced once is inlined and uses the indexes on staged_at
--- and event_date
 new_events as (
 
     select * from {{ ref('stg_ecommerce__events') }}
