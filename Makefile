@@ -18,7 +18,7 @@ DEMO_ARGS ?=
 DOCS_HOST ?= 127.0.0.1
 DOCS_PORT ?= 8080
 
-.PHONY: help setup up down status db psql generate stream ingest dbt docs checkpoint bench test test-unit lint format clean clean-db demo
+.PHONY: help setup up down status db psql generate stream ingest dbt freshness docs checkpoint bench test test-unit lint format clean clean-db demo
 
 help: ## List the targets (the default)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,6 +60,9 @@ ingest: up ## Ingest every file waiting in the inputs folder, then exit (--once)
 
 dbt: up ## Build and test the dbt models (staging, marts) as the transformer role
 	cd dbt_project && $(abspath $(PY)) -m pipeline exec -- $(abspath $(VENV))/bin/dbt build $(DBT_ARGS)
+
+freshness: up ## Is the stream alive? dbt source freshness (warn after 15 min, error after 60)
+	cd dbt_project && $(abspath $(PY)) -m pipeline exec -- $(abspath $(VENV))/bin/dbt source freshness
 
 docs: up ## Generate the dbt docs and serve them (DOCS_PORT=8080, DOCS_HOST=127.0.0.1)
 	cd dbt_project && $(abspath $(PY)) -m pipeline exec -- $(abspath $(VENV))/bin/dbt docs generate

@@ -15,10 +15,8 @@ from .streaming import REPO_ROOT, query
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def demo(warehouse, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demo")
-    result = subprocess.run(
+def run_demo(folder) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -36,7 +34,11 @@ def demo(warehouse, tmp_path_factory):
         text=True,
         timeout=900,
     )
-    return result
+
+
+@pytest.fixture(scope="module")
+def demo(warehouse, tmp_path_factory):
+    return run_demo(tmp_path_factory.mktemp("demo"))
 
 
 def test_demo_finishes_green(demo):
@@ -63,24 +65,7 @@ def test_report_numbers_match_the_warehouse(demo):
 
 
 def test_demo_twice_gives_the_same_report(demo, tmp_path):
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.demo",
-            "--events",
-            "8000",
-            "--seed",
-            "3",
-            "--folder",
-            str(tmp_path),
-        ],
-        cwd=REPO_ROOT,
-        env=settings.environment(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    again = run_demo(tmp_path)
     assert again.returncode == 0
 
     def body(text: str) -> str:  # the report without its timings
