@@ -204,15 +204,7 @@ def dbt(*args: str) -> tuple[float, float]:
 
 
 def ensure_database(name: str) -> None:
-    from psycopg2 import sql
-
-    with db.connection(dbname="postgres") as conn:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("select 1 from pg_database where datname = %s", (name,))
-            if cur.fetchone() is None:
-                log.info("creating database %s", name)
-                cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    db.ensure_database(name)
     db.apply_ddl()
     with db.connection() as conn, conn.cursor() as cur:
         cur.execute(

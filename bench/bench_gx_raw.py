@@ -69,15 +69,7 @@ def batch_csv(batch_id: int, first: int, rows: int, start: datetime) -> io.Strin
 
 
 def ensure_database(name: str) -> None:
-    from psycopg2 import sql
-
-    with db.connection(dbname="postgres") as conn:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("select 1 from pg_database where datname = %s", (name,))
-            if cur.fetchone() is None:
-                log.info("creating database %s", name)
-                cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    db.ensure_database(name)
     db.apply_ddl()
 
 

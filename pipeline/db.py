@@ -59,6 +59,19 @@ def connection(role: str | None = None, **kwargs) -> Iterator[psycopg2.extension
         conn.close()
 
 
+def ensure_database(name: str, retries: int = 0) -> None:
+    """Create database ``name`` (as the administrator) unless it exists."""
+    with connection(None, dbname="postgres", retries=retries) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("select 1 from pg_database where datname = %s", (name,))
+            if cur.fetchone() is None:
+                log.info("creating database %s", name)
+                cur.execute(
+                    sql.SQL("create database {} encoding 'UTF8'").format(sql.Identifier(name))
+                )
+
+
 def ddl_files(sql_dir: Path = SQL_DIR) -> list[Path]:
     return sorted(p for p in sql_dir.glob("[0-9]*.sql"))
 

@@ -313,27 +313,10 @@ def up() -> None:
             c.logfile.touch()
             shutil.chown(c.logfile, user=c.os_user)
         c.run("pg_ctl", "start", "-D", str(c.data), "-l", str(c.logfile), "-w", "-t", "60")
-    _ensure_database()
+    db.ensure_database(settings.connection(None).dbname, retries=10)
     db.apply_ddl()
     admin = settings.connection(None)
     log.info("ready: %s (credentials in %s)", admin.describe(), settings.env_file())
-
-
-def _ensure_database() -> None:
-    from psycopg2 import sql
-
-    from pipeline import db
-
-    name = settings.connection(None).dbname
-    with db.connection(None, dbname="postgres", retries=10) as conn:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("select 1 from pg_database where datname = %s", (name,))
-            if cur.fetchone() is None:
-                log.info("creating database %s", name)
-                cur.execute(
-                    sql.SQL("create database {} encoding 'UTF8'").format(sql.Identifier(name))
-                )
 
 
 def down() -> None:
