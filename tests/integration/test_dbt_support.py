@@ -562,6 +562,7 @@ def expected_marts(events: list[Event]) -> dict[str, list[dict]]:
             "orders": len(purchases(evs)),
             "units": sum(e.quantity for e in purchases(evs)),
             "revenue": revenue(evs),
+            "last_event_at": max(e.event_at for e in evs),
         }
         for hour, evs in sorted(by_hour.items())
     ]

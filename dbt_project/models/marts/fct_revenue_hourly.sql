@@ -1,8 +1,13 @@
 {#-
     One row per UTC hour with any staged event: orders, units and revenue of
-    the hour. Incremental like the daily facts: only the hours of newly staged
-    events (late ones included) are recomputed and replaced (delete+insert on
-    event_hour), reading their days through the index on event_date.
+    the hour, and its newest event (max of last_event_at: how fresh the marts
+    are). Incremental and additive, like dim_users: a run aggregates only the
+    events staged since the newest staged_at here (each staged event is
+    folded in exactly once: staging keeps the first copy of an event) and
+    adds them to their hours' rows, late events to their own, older hour; so
+    a run costs the new events, not the hour's (at 5,000 events/s an hour
+    holds 18M). delete+insert on event_hour. After a rebuild of staging every
+    event is new again, and the hours are recomputed from them alone.
 -#}
 {{
     config(
@@ -13,59 +18,65 @@
     )
 }}
 
-{%- if is_incremental() -%}
-    {%- set since = watermark('staged_at') -%}
-{%- endif %}
-
 with
 
--- staging imported twice on purpose: PostgreSQL materializes a CTE read twice, whole
 events as (
 
     select * from {{ ref('stg_ecommerce__events') }}
-
-),
-
-new_events as (
-
-    select * from {{ ref('stg_ecommerce__events') }}
     {% if is_incremental() %}
-        where staged_at > {{ since }}
+        where staged_at > {{ watermark('staged_at') }}
     {% endif %}
 
 ),
 
-touched_hours as (
-
-    select distinct
-        event_date,
-        date_trunc('hour', event_at, 'UTC') as event_hour
-    from new_events
-
-),
-
-hourly as (
+new_hours as (
 
     select
-        touched_hours.event_hour,
+        date_trunc('hour', event_at, 'UTC') as event_hour,
         count(*) as events,
-        count(*) filter (where events.event_type = 'purchase') as orders,
-        coalesce(sum(events.quantity) filter (where events.event_type = 'purchase'), 0) as units,
+        count(*) filter (where event_type = 'purchase') as orders,
+        coalesce(sum(quantity) filter (where event_type = 'purchase'), 0) as units,
         coalesce(
-            sum(events.unit_price * events.quantity) filter (
-                where events.event_type = 'purchase'
-            ),
-            0
+            sum(unit_price * quantity) filter (where event_type = 'purchase'), 0
         ) as revenue,
-        max(events.staged_at) as staged_at
-    from touched_hours
-    inner join events
-        on
-            touched_hours.event_date = events.event_date
-            and touched_hours.event_hour = date_trunc('hour', events.event_at, 'UTC')
-    group by touched_hours.event_hour
+        max(event_at) as last_event_at,
+        max(staged_at) as staged_at
+    from events
+    group by date_trunc('hour', event_at, 'UTC')
 
 ),
+
+{% if is_incremental() %}
+
+    merged as (
+
+        select
+            new_hours.event_hour,
+            new_hours.events + coalesce(known_hours.events, 0) as events,
+            new_hours.orders + coalesce(known_hours.orders, 0) as orders,
+            new_hours.units + coalesce(known_hours.units, 0) as units,
+            new_hours.revenue + coalesce(known_hours.revenue, 0) as revenue,
+            greatest(new_hours.last_event_at, known_hours.last_event_at) as last_event_at,
+            new_hours.staged_at
+        from new_hours
+        left join {{ this }} as known_hours
+            on
+                new_hours.event_hour = known_hours.event_hour
+                -- false after a rebuild of staging: start from scratch
+                and {{ watermark('staged_at', ref('stg_ecommerce__events'), 'min') }}
+                <= {{ watermark('staged_at') }}
+
+    ),
+
+{% else %}
+
+    merged as (
+
+        select * from new_hours
+
+    ),
+
+{% endif %}
 
 final as (
 
@@ -75,8 +86,9 @@ final as (
         orders::bigint as orders,
         units::bigint as units,
         revenue::numeric(18, 2) as revenue,
+        last_event_at,
         staged_at
-    from hourly
+    from merged
 
 )
 

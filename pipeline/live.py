@@ -1,0 +1,520 @@
+"""`make live`: the whole pipeline running continuously, one status line per cycle.
+
+Starts the generator (continuous, ``--rate`` events/s) and the streaming job as
+child processes (their logs go to files), then loops: every ``--every``
+seconds ``dbt run`` (in this process, parsed once; the incremental models read
+only the new rows), and every ``--checkpoint-every`` seconds the Great
+Expectations checkpoints, right after a dbt run so that they never see a
+half-built layer. After each cycle one line:
+
+    12:00:31 cycle 7   in 5,000 ev/s | loaded 151,204 +25,020 (4,995/s) quarantined 0 | waiting 1 file | dbt 2.9s | freshness 4.3s | GX ok 105/105 (21s ago)
+
+- in: events the generator wrote per second since the last line (its manifest);
+- loaded / quarantined: rows committed by the stream since start (its ledger);
+- freshness: now minus the newest event the marts hold
+  (``max(marts.fct_revenue_hourly.last_event_at)``), right after the cycle;
+  an event that lands just after a cycle started waits for the next one, so
+  the worst case for a single event is about freshness + one cycle.
+
+Ctrl-C (or SIGTERM, or ``--duration``) stops the generator, lets the stream
+finish its batch, runs a last dbt cycle so the marts hold everything loaded,
+and prints a summary with the freshness percentiles. A second Ctrl-C skips
+the last cycle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline import cli, db, settings
+
+log = logging.getLogger("live")
+
+DBT_DIR = settings.REPO_ROOT / "dbt_project"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# What a regular cycle rebuilds: the incremental models whose cost follows the new
+# events. The daily facts recompute each touched day whole (a day of the stream
+# is every new event's day), so they wait for the full cycles.
+INCREMENTAL = [
+    "--select",
+    "config.materialized:incremental",
+    "--exclude",
+    "fct_product_daily fct_funnel_daily",
+]
+
+
+class LiveError(RuntimeError):
+    """A part of the live pipeline failed; the message says which and where its log is."""
+
+
+cli.USER_ERRORS = (*cli.USER_ERRORS, LiveError)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.live",
+        description=(
+            "Run the pipeline continuously: generator -> streaming job -> dbt every few seconds "
+            "-> Great Expectations now and then, with one status line per cycle."
+        ),
+        epilog=(
+            "Uses the same inputs folder, checkpoint and warehouse as 'make stream' (do not run "
+            "both). Processed files are deleted (--keep-files archives them instead). "
+            "Child logs: <state dir>/live/*.log."
+        ),
+    )
+    parser.add_argument(
+        "--rate", type=float, default=5000, help="events per second to generate (default: 5000)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="seconds between the generator's files (default: 1.0)",
+    )
+    parser.add_argument(
+        "--every",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="start a dbt cycle at most this often; cycles never overlap (default: 5)",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="this often, a cycle rebuilds every model (not only the incremental ones) and then "
+        "runs the GX checkpoints; 0: incremental models only, no checkpoints (default: 60)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="stop by itself after this long (default: run until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--bad-rate",
+        type=float,
+        default=0.001,
+        help="share of malformed rows the generator injects (default: 0.001)",
+    )
+    parser.add_argument(
+        "--duplicate-rate",
+        type=float,
+        default=0.001,
+        help="share of rows the generator sends twice (default: 0.001)",
+    )
+    parser.add_argument(
+        "--keep-files",
+        action="store_true",
+        help="archive processed files instead of deleting them (fills the disk at high rates)",
+    )
+    parser.add_argument(
+        "--no-generator",
+        action="store_true",
+        help="do not start the generator: stream whatever lands in the inputs folder",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+# --------------------------------------------------------------------------- children
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def tail(self, lines: int = 12) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return "\n".join(text[-lines:])
+
+    def stop(self, timeout: float) -> int | None:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within %.0fs: killing it", self.name, timeout)
+            self.process.kill()
+            return self.process.wait()
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    # A child must not outlive `make live` killed with -9 (Linux only; best effort).
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    os.setpgrp()  # Ctrl-C reaches this process only; it stops the children in order
+
+
+def _start(name: str, args: list[str], log_dir: Path) -> Child:
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=settings.REPO_ROOT,
+            env=settings.environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+    log.info("started the %s (pid %d), log: %s", name, process.pid, log_path)
+    return Child(name, process, log_path)
+
+
+# --------------------------------------------------------------------------- dbt and GX
+
+
+class Dbt:
+    """dbt in this process: parsed once, then `dbt run` per cycle without re-parsing."""
+
+    def __init__(self) -> None:
+        os.environ.update(settings.environment())  # the profile reads libpq variables
+        from dbt.cli.main import dbtRunner
+
+        self._common = ["--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--quiet"]
+        parsed = dbtRunner().invoke(["parse", *self._common])
+        if not parsed.success:
+            raise LiveError(f"dbt parse failed: {parsed.exception or 'see dbt_project/logs'}")
+        self._runner = dbtRunner(manifest=parsed.result)
+        self.slowest = ""
+
+    def run(self, selection: list[str] | None = None) -> float:
+        """`dbt run` of the whole project, or of a ``selection`` (dbt flags); returns seconds."""
+        started = time.monotonic()
+        result = self._runner.invoke(["run", *self._common, *(selection or [])])
+        if not result.success:
+            failed = [r for r in (result.result or []) if str(r.status).lower().endswith("error")]
+            hint = ""
+            if any("out of sync" in (r.message or "") for r in failed):
+                hint = (
+                    "\nA model's columns changed since its table was built: rebuild once with "
+                    "'make dbt DBT_ARGS=--full-refresh'."
+                )
+            failed = [f"{r.node.name}: {(r.message or '').strip().splitlines()[0]}" for r in failed]
+            raise LiveError(
+                "dbt run failed: "
+                + ("; ".join(failed) or str(result.exception or "see dbt_project/logs/dbt.log"))
+                + hint
+            )
+        elapsed = time.monotonic() - started
+        timings = sorted(
+            ((r.execution_time or 0.0, r.node.name) for r in result.result or []), reverse=True
+        )
+        self.slowest = ", ".join(f"{name} {seconds:.1f}s" for seconds, name in timings[:2])
+        return elapsed
+
+
+@dataclass
+class GxStatus:
+    passed: int = 0
+    total: int = 0
+    failed_checkpoints: list[str] = field(default_factory=list)
+    at: float | None = None
+    runs: int = 0
+    failures: int = 0
+
+    def text(self, now: float) -> str:
+        if self.at is None:
+            return "GX not run yet"
+        verdict = (
+            "ok" if not self.failed_checkpoints else "FAILED " + ",".join(self.failed_checkpoints)
+        )
+        return f"GX {verdict} {self.passed}/{self.total} ({now - self.at:.0f}s ago)"
+
+
+def run_checkpoints(status: GxStatus) -> None:
+    from expectations import checkpoints, runner
+
+    started = time.monotonic()
+    status.passed = status.total = 0
+    status.failed_checkpoints = []
+    for outcome in runner.run(list(checkpoints.NAMES)):
+        status.passed += outcome.successful
+        status.total += outcome.evaluated
+        if not outcome.success:
+            status.failed_checkpoints.append(outcome.checkpoint)
+            for failure in outcome.failures[:3]:
+                log.warning("%s: %s", outcome.checkpoint, failure.line())
+    status.at = time.monotonic()
+    status.runs += 1
+    status.failures += bool(status.failed_checkpoints)
+    log.debug("checkpoints took %.1fs", status.at - started)
+
+
+# --------------------------------------------------------------------------- status
+
+
+class Manifest:
+    """Reads the generator's manifest as it grows: events written since the last read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def new_rows(self) -> int:
+        if not self.path.exists():
+            return 0
+        with self.path.open("rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        return sum(json.loads(line)["rows"] for line in complete.splitlines() if line.strip())
+
+
+@dataclass
+class Totals:
+    loaded: int = 0
+    rejected: int = 0
+    generated: int = 0
+    freshness: list[float] = field(default_factory=list)
+    cycle_seconds: list[float] = field(default_factory=list)
+    dbt_seconds: list[float] = field(default_factory=list)
+
+
+def _ledger_since(started_at: datetime) -> tuple[int, int]:
+    with db.connection("auditor") as conn, conn.cursor() as cur:
+        cur.execute(
+            "select coalesce(sum(rows_loaded), 0), coalesce(sum(rows_rejected), 0) "
+            "from raw.ingestion_batches where committed_at >= %s",
+            (started_at,),
+        )
+        loaded, rejected = cur.fetchone()
+    return int(loaded), int(rejected)
+
+
+def _freshness(started_at: datetime) -> float | None:
+    """Now minus the newest event in the marts; None until the marts hold one of this run's."""
+    with db.connection("analyst") as conn, conn.cursor() as cur:
+        cur.execute(
+            "select extract(epoch from clock_timestamp() - max(last_event_at))::float8 "
+            "from marts.fct_revenue_hourly having max(last_event_at) >= %s",
+            (started_at,),
+        )
+        row = cur.fetchone()
+        return row[0] if row else None
+
+
+def _waiting_files(input_dir: Path) -> int:
+    try:
+        return sum(1 for _ in input_dir.glob("*.csv"))
+    except OSError:
+        return 0
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+class Live:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.stop_requested = 0
+        self.children: list[Child] = []
+        self.totals = Totals()
+        self.gx = GxStatus()
+        self.last_full: float | None = None
+        self.log_dir = settings.state_dir() / "live"
+        self.input_dir = settings.input_dir()
+
+    def request_stop(self, signum: int, _frame: object) -> None:
+        self.stop_requested += 1
+        if self.stop_requested == 1:
+            log.info("%s: stopping (again to skip the last dbt cycle)", signal.Signals(signum).name)
+        else:
+            raise KeyboardInterrupt
+
+    def start_children(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.input_dir.mkdir(parents=True, exist_ok=True)
+        stream_args = [
+            "-m",
+            "ingestion",
+            "--processed",
+            "archive" if self.args.keep_files else "delete",
+        ]
+        self.children.append(_start("stream", stream_args, self.log_dir))
+        if not self.args.no_generator:
+            generator_args = [
+                "-m",
+                "generator",
+                "--rate",
+                str(self.args.rate),
+                "--interval",
+                str(self.args.interval),
+                "--bad-rate",
+                str(self.args.bad_rate),
+                "--duplicate-rate",
+                str(self.args.duplicate_rate),
+            ]
+            self.children.append(_start("generator", generator_args, self.log_dir))
+
+    def check_children(self) -> None:
+        for child in self.children:
+            if not child.alive():
+                raise LiveError(
+                    f"the {child.name} stopped (exit {child.process.returncode}); "
+                    f"its log {child.log_path} ends with:\n{child.tail()}"
+                )
+
+    def stop_children(self) -> None:
+        # The generator first: every file it finishes is then in the folder for the stream.
+        for child in sorted(self.children, key=lambda c: c.name != "generator"):
+            code = child.stop(timeout=60)
+            log.info("the %s stopped (exit %s)", child.name, code)
+
+    def cycle(
+        self, number: int, dbt: Dbt, manifest: Manifest, started_at: datetime, last: bool = False
+    ) -> None:
+        began = time.monotonic()
+        # Most cycles run the incremental models only (the marts of events);
+        # now and then, and last, the whole project, then the checkpoints:
+        # they compare marts with staging, so they need every table rebuilt.
+        full = last or (
+            self.args.checkpoint_every > 0
+            and (self.last_full is None or began - self.last_full >= self.args.checkpoint_every)
+        )
+        dbt_seconds = dbt.run(None if full else INCREMENTAL)
+        self.totals.dbt_seconds.append(dbt_seconds)
+        freshness = _freshness(started_at)
+        if full:
+            if self.args.checkpoint_every > 0 and not self.stop_requested > 1:
+                run_checkpoints(self.gx)
+            self.last_full = time.monotonic()  # the period counts from the end of the checkpoints
+        loaded, rejected = _ledger_since(started_at)
+        new_loaded = loaded - self.totals.loaded
+        self.totals.loaded, self.totals.rejected = loaded, rejected
+        generated = manifest.new_rows()
+        self.totals.generated += generated
+        now = time.monotonic()
+        seconds = max(now - getattr(self, "_last_line", began), 1e-6)
+        self._last_line = now
+        self.totals.cycle_seconds.append(now - began)
+        if freshness is not None:
+            self.totals.freshness.append(freshness)
+        print(
+            f"{datetime.now().strftime('%H:%M:%S')} cycle {number:<3} "
+            f"in {generated / seconds:,.0f} ev/s | "
+            f"loaded {loaded:,} +{new_loaded:,} ({new_loaded / seconds:,.0f}/s) "
+            f"quarantined {rejected:,} | "
+            f"waiting {_plural(_waiting_files(self.input_dir), 'file')} | "
+            f"dbt {'all' if full else 'incr'} {dbt_seconds:.1f}s ({dbt.slowest}) | "
+            f"freshness {'-' if freshness is None else f'{freshness:.1f}s'} | "
+            f"{self.gx.text(now)}",
+            flush=True,
+        )
+
+    def summary(self, seconds: float) -> str:
+        t = self.totals
+        lines = [
+            "",
+            f"live: {seconds:.0f}s, {len(t.dbt_seconds)} dbt cycles; generated {t.generated:,} events, "
+            f"loaded {t.loaded:,} rows, quarantined {t.rejected:,}; "
+            f"{_plural(_waiting_files(self.input_dir), 'file')} left in {self.input_dir} for the next run",
+        ]
+        if t.freshness:
+            lines.append(
+                f"mart freshness after each cycle: p50 {statistics.median(t.freshness):.1f}s, "
+                f"p95 {_percentile(t.freshness, 0.95):.1f}s, max {max(t.freshness):.1f}s; "
+                f"cycle p50 {statistics.median(t.cycle_seconds):.1f}s, max {max(t.cycle_seconds):.1f}s "
+                f"(an event waits at most about max freshness + one cycle)"
+            )
+        if t.dbt_seconds:
+            lines.append(
+                f"dbt run: p50 {statistics.median(t.dbt_seconds):.1f}s, max {max(t.dbt_seconds):.1f}s"
+            )
+        if self.gx.runs:
+            lines.append(
+                f"checkpoints: {self.gx.runs} runs, {self.gx.failures} with failures; last: "
+                f"{self.gx.text(time.monotonic())}"
+            )
+        return "\n".join(lines)
+
+    def run(self) -> int:
+        args = self.args
+        started_at = datetime.now(UTC)
+        started = time.monotonic()
+        previous = {sig: signal.signal(sig, self.request_stop) for sig in STOP_SIGNALS}
+        manifest = Manifest(settings.manifest_path())
+        try:
+            log.info("parsing the dbt project")
+            dbt = Dbt()
+            self.start_children()
+            number = 0
+            while not self.stop_requested:
+                if args.duration is not None and time.monotonic() - started >= args.duration:
+                    log.info("--duration %.0fs reached: stopping", args.duration)
+                    break
+                began = time.monotonic()
+                number += 1
+                self.cycle(number, dbt, manifest, started_at)
+                self.check_children()
+                pause = args.every - (time.monotonic() - began)
+                while pause > 0 and not self.stop_requested:
+                    time.sleep(min(pause, 0.2))
+                    pause = args.every - (time.monotonic() - began)
+            self.stop_children()
+            if self.stop_requested < 2:
+                log.info("last dbt cycle: the marts catch up with everything loaded")
+                self.cycle(number + 1, dbt, manifest, started_at, last=True)
+        except KeyboardInterrupt:
+            log.info("interrupted: skipping the last cycle")
+        finally:
+            for child in self.children:
+                if child.alive():
+                    child.stop(timeout=30)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        print(self.summary(time.monotonic() - started), flush=True)
+        failed = [c.name for c in self.children if c.process.returncode not in (0, None)]
+        if failed:
+            log.warning("exited with an error: %s (logs in %s)", ", ".join(failed), self.log_dir)
+        return 1 if failed or self.gx.failed_checkpoints else 0
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    cli.configure_logging(args.verbose)
+    if not args.verbose:
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    if args.rate <= 0 or args.every <= 0 or args.interval <= 0:
+        raise LiveError("--rate, --interval and --every must be positive")
+    db.connect("auditor", retries=0).close()  # a clear line now if the warehouse is not there
+    return Live(args).run()
+
+
+if __name__ == "__main__":
+    cli.run_main(main, "live")
