@@ -15,10 +15,12 @@ STREAM_ARGS ?=
 GENERATE_ARGS ?=
 DBT_ARGS ?=
 DEMO_ARGS ?=
+LIVE_ARGS ?=
 DOCS_HOST ?= 127.0.0.1
 DOCS_PORT ?= 8080
+DASHBOARD_ARGS ?=
 
-.PHONY: help setup up down status db psql generate stream ingest dbt freshness docs checkpoint bench test test-unit lint format clean clean-db demo
+.PHONY: help setup up down status db psql generate stream ingest dbt freshness docs checkpoint dashboard bench test test-unit lint format clean clean-db demo live
 
 help: ## List the targets (the default)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +74,9 @@ docs: up ## Generate the dbt docs and serve them (DOCS_PORT=8080, DOCS_HOST=127.
 checkpoint: up ## Run the Great Expectations checkpoints (raw_layer, staging_layer, marts_layer)
 	$(PY) -m expectations run --all
 
+dashboard: up ## Serve the dashboard over the marts, as the analyst role (DASHBOARD_ARGS="--port 8060 --refresh 30")
+	$(PY) -m dashboard $(DASHBOARD_ARGS)
+
 bench: up ## Run every benchmark (prints figures; takes a while; own PostgreSQL on port 55435)
 	$(PY) bench/bench_generator.py
 	$(PY) bench/bench_ingestion.py
@@ -98,6 +103,9 @@ format: setup ## Rewrite Python files with ruff format and fix what ruff can
 
 demo: up ## The whole pipeline end to end: generate -> stream (--once) -> dbt build -> checkpoints -> report
 	$(PY) -m pipeline.demo $(DEMO_ARGS)
+
+live: up ## Everything running: generator + stream + dbt every 5 s + checkpoints, a status line per cycle (LIVE_ARGS="--rate 5000")
+	$(PY) -m pipeline.live $(LIVE_ARGS)
 
 clean: ## Remove generated data, checkpoints and caches (keeps the database and .venv)
 	rm -rf .warehouse/inputs .warehouse/archive .warehouse/checkpoints .warehouse/manifest.jsonl \
