@@ -400,11 +400,14 @@ class Live:
         self, number: int, dbt: Dbt, manifest: Manifest, started_at: datetime, last: bool = False
     ) -> None:
         began = time.monotonic()
+        loaded, rejected = _ledger_since(started_at)  # what this dbt run will find, at least
         # Most cycles run the incremental models only (the marts of events);
         # now and then, and last, the whole project, then the checkpoints:
         # they compare marts with staging, so they need every table rebuilt.
+        # Not before the stream has delivered: on empty tables they would fail.
         full = last or (
             self.args.checkpoint_every > 0
+            and loaded + rejected > 0
             and (self.last_full is None or began - self.last_full >= self.args.checkpoint_every)
         )
         dbt_seconds = dbt.run(None if full else INCREMENTAL)

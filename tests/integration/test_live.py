@@ -1,0 +1,160 @@
+"""`make live`: generator, stream, dbt cycles and checkpoints together, stopped with Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pipeline import settings
+
+from .streaming import REPO_ROOT, query, reset_raw
+from .test_dbt_support import run_dbt
+
+pytestmark = pytest.mark.integration
+
+STATUS = re.compile(
+    r"cycle (\d+) +in ([\d,]+) ev/s \| loaded ([\d,]+) .* freshness (-|[\d.]+s) \| GX (ok|FAILED|not)"
+)
+
+
+@pytest.fixture(scope="module")
+def live(warehouse, tmp_path_factory):
+    """Run live mode until it has printed a few cycles with fresh marts, then press Ctrl-C."""
+    reset_raw()
+    run_dbt("run", "--full-refresh")  # staging and marts start from the empty raw layer
+    folder = tmp_path_factory.mktemp("live")
+    env = settings.environment()
+    env.update(
+        ECOM_INPUT_DIR=str(folder / "inputs"),
+        ECOM_MANIFEST=str(folder / "manifest.jsonl"),
+        ECOM_CHECKPOINT_DIR=str(folder / "checkpoint"),
+        ECOM_ARCHIVE_DIR=str(folder / "archive"),
+        DBT_TARGET_PATH=str(folder / "dbt-target"),
+        DBT_LOG_PATH=str(folder / "dbt-logs"),
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.live",
+            "--rate",
+            "2000",
+            "--every",
+            "2",
+            "--checkpoint-every",
+            "20",
+            "--bad-rate",
+            "0.01",
+            "--duplicate-rate",
+            "0.01",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    fresh_cycles = 0
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        match = STATUS.search(line)
+        if match and match.group(4) != "-" and match.group(5) == "ok":
+            fresh_cycles += 1
+            if fresh_cycles >= 3:
+                process.send_signal(signal.SIGINT)
+                break
+    try:
+        rest, _ = process.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        rest, _ = process.communicate()
+    output = "".join(lines) + rest
+    children = [int(pid) for pid in re.findall(r"started the \w+ \(pid (\d+)\)", output)]
+    return process.returncode, output, folder, children
+
+
+def test_it_runs_cycles_and_stops_cleanly_on_ctrl_c(live):
+    code, output, _, children = live
+    assert code == 0, output[-3000:]
+    assert len(STATUS.findall(output)) >= 4, output[-3000:]  # 3 fresh cycles and the last one
+    assert "last dbt cycle" in output
+    assert len(children) == 2
+    for pid in children:  # the generator and the stream are gone, not orphaned
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_every_generated_row_is_loaded_or_quarantined_once(live):
+    _, output, folder, _ = live
+    entries = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+    generated = sum(entry["rows"] for entry in entries)
+    summary = re.search(
+        r"generated ([\d,]+) events, loaded ([\d,]+) rows, quarantined ([\d,]+); (\d+) files? left",
+        output,
+    )
+    assert summary, output[-2000:]
+    said_generated, loaded, rejected, left = (int(g.replace(",", "")) for g in summary.groups())
+    assert said_generated == generated > 0
+    assert left == len(list((folder / "inputs").glob("*.csv")))
+    waiting = sum(
+        entry["rows"] for entry in entries if (folder / "inputs" / entry["file"]).exists()
+    )
+    files = [entry["file"] for entry in entries]
+    in_raw = query(
+        "select (select count(*) from raw.ecommerce_events where source_file = any(%s)), "
+        "(select count(*) from raw.ecommerce_events_rejected where source_file = any(%s))",
+        (files, files),
+    )[0]
+    assert in_raw == (loaded, rejected)
+    assert loaded + rejected + waiting == generated
+    assert rejected > 0  # the bad rows went to quarantine, not nowhere
+
+
+def test_the_marts_caught_up_after_the_last_cycle(live):
+    _, output, _, _ = live
+    staged, distinct_raw = query(
+        "select (select count(*) from staging.stg_ecommerce__events), "
+        "(select count(distinct event_id) from raw.ecommerce_events)"
+    )[0]
+    assert staged == distinct_raw
+    # fct_revenue_hourly was built by adding each cycle's new events: it equals
+    # a recomputation from staging, hour by hour
+    differences = query(
+        """
+        with recomputed as (
+            select
+                date_trunc('hour', event_at, 'UTC') as event_hour,
+                count(*) as events,
+                count(*) filter (where event_type = 'purchase') as orders,
+                coalesce(sum(unit_price * quantity) filter (where event_type = 'purchase'), 0)
+                    as revenue,
+                max(event_at) as last_event_at
+            from staging.stg_ecommerce__events
+            group by 1
+        )
+        select count(*) from recomputed
+        full join marts.fct_revenue_hourly as mart using (event_hour)
+        where (recomputed.events, recomputed.orders, recomputed.revenue, recomputed.last_event_at)
+            is distinct from (mart.events, mart.orders, mart.revenue, mart.last_event_at)
+        """
+    )[0][0]
+    assert differences == 0
+
+
+def test_it_reports_mart_freshness_and_checkpoints(live):
+    _, output, _, _ = live
+    freshness = re.search(r"mart freshness after each cycle: p50 ([\d.]+)s", output)
+    assert freshness and 0 < float(freshness.group(1)) < 600, output[-2000:]
+    assert re.search(r"checkpoints: [1-9]\d* runs, 0 with failures", output), output[-2000:]
