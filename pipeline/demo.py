@@ -207,7 +207,9 @@ def report(run: DemoRun) -> str:
         "  make docs                      dbt docs (models, tests, lineage) on http://127.0.0.1:8080",
         "  open expectations/gx/uncommitted/data_docs/local_site/index.html   (GX Data Docs)",
         "  make psql ROLE=analyst         psql as the BI role; try: select * from marts.revenue_by_product;",
-        "  make status                    ingestion ledger; make stream + make generate for live data",
+        "  make dashboard                 the marts in a browser, on http://127.0.0.1:8050",
+        "  make live                      generator + stream + dbt cycles, with mart freshness per cycle",
+        "  make status                    the ingestion ledger: last batches, totals, files waiting",
     ]
     return "\n".join(lines)
 

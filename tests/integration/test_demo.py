@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -38,7 +39,10 @@ def run_demo(folder) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def demo(warehouse, tmp_path_factory):
-    return run_demo(tmp_path_factory.mktemp("demo"))
+    folder = tmp_path_factory.mktemp("demo")
+    result = run_demo(folder)
+    result.folder = folder
+    return result
 
 
 def test_demo_finishes_green(demo):
@@ -62,6 +66,20 @@ def test_report_numbers_match_the_warehouse(demo):
         "select sum(unit_price * quantity) from staging.stg_ecommerce__events where event_type = 'purchase'"
     )[0][0]
     assert f"{staged:.2f}" == revenue
+
+
+def test_report_numbers_match_what_was_generated(demo):
+    """The generator's manifest is the ground truth: every line loaded or quarantined, once."""
+    manifest = [
+        json.loads(line) for line in (demo.folder / "manifest.jsonl").read_text().splitlines()
+    ]
+    match = re.search(r"Ingestion\s+([\d,]+) rows loaded, ([\d,]+) quarantined", demo.stdout)
+    loaded, rejected = (int(group.replace(",", "")) for group in match.groups())
+    assert loaded + rejected == sum(entry["rows"] for entry in manifest)
+    assert rejected == sum(entry["bad_rows"] for entry in manifest) > 0
+    duplicates = sum(entry["duplicate_rows"] for entry in manifest)
+    distinct = re.search(r"; ([\d,]+) distinct events", demo.stdout).group(1).replace(",", "")
+    assert int(distinct) == loaded - duplicates > 0
 
 
 def test_demo_twice_gives_the_same_report(demo, tmp_path):
