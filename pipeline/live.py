@@ -44,15 +44,9 @@ log = logging.getLogger("live")
 
 DBT_DIR = settings.REPO_ROOT / "dbt_project"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-# What a regular cycle rebuilds: the incremental models whose cost follows the new
-# events. The daily facts recompute each touched day whole (a day of the stream
-# is every new event's day), so they wait for the full cycles.
-INCREMENTAL = [
-    "--select",
-    "config.materialized:incremental",
-    "--exclude",
-    "fct_product_daily fct_funnel_daily",
-]
+# What a regular cycle rebuilds: the incremental models, whose cost follows the new
+# events (the daily facts included: they fold new events in, see their headers).
+INCREMENTAL = ["--select", "config.materialized:incremental"]
 
 
 class LiveError(RuntimeError):
@@ -98,6 +92,16 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="this often, a cycle rebuilds every model (not only the incremental ones) and then "
         "runs the GX checkpoints; 0: incremental models only, no checkpoints (default: 60)",
+    )
+    parser.add_argument(
+        "--staging-lookback-minutes",
+        type=float,
+        default=2.0,
+        metavar="MINUTES",
+        help="how far back staging re-reads raw for late commits (dbt var "
+        "staging_lookback_minutes, 10 in dbt_project.yml); each cycle re-reads rate x this many "
+        "rows, so live mode uses less; it must exceed the longest loader transaction, which each "
+        "cycle checks (default: 2)",
     )
     parser.add_argument(
         "--duration",
@@ -192,11 +196,12 @@ def _start(name: str, args: list[str], log_dir: Path) -> Child:
 class Dbt:
     """dbt in this process: parsed once, then `dbt run` per cycle without re-parsing."""
 
-    def __init__(self) -> None:
+    def __init__(self, lookback_minutes: float) -> None:
         os.environ.update(settings.environment())  # the profile reads libpq variables
         from dbt.cli.main import dbtRunner
 
         self._common = ["--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--quiet"]
+        self._vars = ["--vars", json.dumps({"staging_lookback_minutes": lookback_minutes})]
         parsed = dbtRunner().invoke(["parse", *self._common])
         if not parsed.success:
             raise LiveError(f"dbt parse failed: {parsed.exception or 'see dbt_project/logs'}")
@@ -206,7 +211,7 @@ class Dbt:
     def run(self, selection: list[str] | None = None) -> float:
         """`dbt run` of the whole project, or of a ``selection`` (dbt flags); returns seconds."""
         started = time.monotonic()
-        result = self._runner.invoke(["run", *self._common, *(selection or [])])
+        result = self._runner.invoke(["run", *self._common, *self._vars, *(selection or [])])
         if not result.success:
             failed = [r for r in (result.result or []) if str(r.status).lower().endswith("error")]
             hint = ""
@@ -297,15 +302,17 @@ class Totals:
     dbt_seconds: list[float] = field(default_factory=list)
 
 
-def _ledger_since(started_at: datetime) -> tuple[int, int]:
+def _ledger_since(started_at: datetime) -> tuple[int, int, float]:
+    """Rows loaded and quarantined since ``started_at``, and the longest batch transaction (s)."""
     with db.connection("auditor") as conn, conn.cursor() as cur:
         cur.execute(
-            "select coalesce(sum(rows_loaded), 0), coalesce(sum(rows_rejected), 0) "
+            "select coalesce(sum(rows_loaded), 0), coalesce(sum(rows_rejected), 0), "
+            "coalesce(extract(epoch from max(committed_at - started_at)), 0)::float8 "
             "from raw.ingestion_batches where committed_at >= %s",
             (started_at,),
         )
-        loaded, rejected = cur.fetchone()
-    return int(loaded), int(rejected)
+        loaded, rejected, longest = cur.fetchone()
+    return int(loaded), int(rejected), float(longest)
 
 
 def _freshness(started_at: datetime) -> float | None:
@@ -347,6 +354,7 @@ class Live:
         self.totals = Totals()
         self.gx = GxStatus()
         self.last_full: float | None = None
+        self.warned_lookback = False
         self.log_dir = settings.state_dir() / "live"
         self.input_dir = settings.input_dir()
 
@@ -400,7 +408,7 @@ class Live:
         self, number: int, dbt: Dbt, manifest: Manifest, started_at: datetime, last: bool = False
     ) -> None:
         began = time.monotonic()
-        loaded, rejected = _ledger_since(started_at)  # what this dbt run will find, at least
+        loaded, rejected, _ = _ledger_since(started_at)  # what this dbt run will find, at least
         # Most cycles run the incremental models only (the marts of events);
         # now and then, and last, the whole project, then the checkpoints:
         # they compare marts with staging, so they need every table rebuilt.
@@ -417,7 +425,16 @@ class Live:
             if self.args.checkpoint_every > 0 and not self.stop_requested > 1:
                 run_checkpoints(self.gx)
             self.last_full = time.monotonic()  # the period counts from the end of the checkpoints
-        loaded, rejected = _ledger_since(started_at)
+        loaded, rejected, longest = _ledger_since(started_at)
+        lookback = self.args.staging_lookback_minutes * 60
+        if longest > lookback / 2 and not self.warned_lookback:
+            self.warned_lookback = True
+            log.warning(
+                "a batch transaction took %.0fs, more than half the staging lookback (%.0fs): "
+                "raise --staging-lookback-minutes, or staging may miss its rows",
+                longest,
+                lookback,
+            )
         new_loaded = loaded - self.totals.loaded
         self.totals.loaded, self.totals.rejected = loaded, rejected
         generated = manifest.new_rows()
@@ -474,7 +491,7 @@ class Live:
         manifest = Manifest(settings.manifest_path())
         try:
             log.info("parsing the dbt project")
-            dbt = Dbt()
+            dbt = Dbt(args.staging_lookback_minutes)
             self.start_children()
             number = 0
             while not self.stop_requested:
