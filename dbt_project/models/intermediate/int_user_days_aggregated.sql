@@ -1,0 +1,91 @@
+{#-
+    One row per user and UTC day with at least one staged event: how many,
+    and when the user-day was first staged (first_staged_at). A compact table
+    (users x days, not events) from which fct_funnel_daily counts a day's
+    distinct active users: the user-days first staged since its watermark are
+    the users new to their day. Incremental and additive, like dim_users: a
+    run folds the events staged since the newest staged_at here into the
+    user-days they touch (counts add up, first_staged_at keeps the oldest);
+    delete+insert on (user_id, event_date). After a rebuild of staging every
+    event is new again and the user-days are recomputed from them alone.
+-#}
+{{
+    config(
+        unique_key=['user_id', 'event_date'],
+        indexes=[
+            {'columns': ['user_id', 'event_date'], 'unique': true},
+            {'columns': ['staged_at']},
+        ],
+    )
+}}
+
+with
+
+events as (
+
+    select * from {{ ref('stg_ecommerce__events') }}
+    {% if is_incremental() %}
+        where staged_at > {{ watermark('staged_at') }}
+    {% endif %}
+
+),
+
+new_user_days as (
+
+    select
+        user_id,
+        event_date,
+        count(*) as events,
+        min(staged_at) as first_staged_at,
+        max(staged_at) as staged_at
+    from events
+    group by user_id, event_date
+
+),
+
+{% if is_incremental() %}
+
+    merged as (
+
+        select
+            new_user_days.user_id,
+            new_user_days.event_date,
+            new_user_days.events + coalesce(known_user_days.events, 0) as events,
+            coalesce(
+                known_user_days.first_staged_at, new_user_days.first_staged_at
+            ) as first_staged_at,
+            new_user_days.staged_at
+        from new_user_days
+        left join {{ this }} as known_user_days
+            on
+                new_user_days.user_id = known_user_days.user_id
+                and new_user_days.event_date = known_user_days.event_date
+                -- false after a rebuild of staging: start from scratch
+                and {{ watermark('staged_at', ref('stg_ecommerce__events'), 'min') }}
+                <= {{ watermark('staged_at') }}
+
+    ),
+
+{% else %}
+
+    merged as (
+
+        select * from new_user_days
+
+    ),
+
+{% endif %}
+
+final as (
+
+    select
+        user_id,
+        event_date,
+        events::bigint as events,
+        first_staged_at,
+        staged_at
+    from merged
+
+)
+
+select * from final
