@@ -3,9 +3,11 @@
 Starts the generator (continuous, ``--rate`` events/s) and the streaming job as
 child processes (their logs go to files), then loops: every ``--every``
 seconds ``dbt run`` (in this process, parsed once; the incremental models read
-only the new rows), and every ``--checkpoint-every`` seconds the Great
-Expectations checkpoints, right after a dbt run so that they never see a
-half-built layer. After each cycle one line:
+only the new rows), and every ``--checkpoint-every`` seconds a run of every
+model followed by the Great Expectations checkpoints: staging_layer and
+marts_layer right there, between dbt runs, so that they never see a
+half-built layer; raw_layer, the longest, in a child process while the
+cycles go on. After each cycle one line:
 
     12:00:31 cycle 7   in 5,000 ev/s | loaded 151,204 +25,020 (4,995/s) quarantined 0 | waiting 1 file | dbt 2.9s | freshness 4.3s | GX ok 105/105 (21s ago)
 
@@ -29,6 +31,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -44,6 +47,8 @@ log = logging.getLogger("live")
 
 DBT_DIR = settings.REPO_ROOT / "dbt_project"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# The checkpoints, in layer order (expectations.checkpoints.NAMES).
+CHECKPOINTS = ("raw_layer", "staging_layer", "marts_layer")
 # What a regular cycle rebuilds: the incremental models, whose cost follows the new
 # events (the daily facts included: they fold new events in, see their headers).
 INCREMENTAL = ["--select", "config.materialized:incremental"]
@@ -90,8 +95,9 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="this often, a cycle rebuilds every model (not only the incremental ones) and then "
-        "runs the GX checkpoints; 0: incremental models only, no checkpoints (default: 60)",
+        help="this often, a cycle rebuilds every model (not only the incremental ones), runs the "
+        "staging and marts checkpoints, and starts raw_layer in the background; 0: incremental "
+        "models only, no checkpoints (default: 60)",
     )
     parser.add_argument(
         "--staging-lookback-minutes",
@@ -236,39 +242,100 @@ class Dbt:
 
 @dataclass
 class GxStatus:
-    passed: int = 0
-    total: int = 0
-    failed_checkpoints: list[str] = field(default_factory=list)
-    at: float | None = None
+    """The latest result of each checkpoint, and how many runs failed."""
+
+    latest: dict[str, tuple[int, int, bool, float]] = field(default_factory=dict)
     runs: int = 0
     failures: int = 0
 
+    def record(self, name: str, passed: int, total: int, success: bool) -> None:
+        self.latest[name] = (passed, total, success, time.monotonic())
+        self.runs += 1
+        self.failures += not success
+
+    @property
+    def failed_checkpoints(self) -> list[str]:
+        return [name for name, (_, _, success, _) in self.latest.items() if not success]
+
     def text(self, now: float) -> str:
-        if self.at is None:
+        if not self.latest:
             return "GX not run yet"
-        verdict = (
-            "ok" if not self.failed_checkpoints else "FAILED " + ",".join(self.failed_checkpoints)
-        )
-        return f"GX {verdict} {self.passed}/{self.total} ({now - self.at:.0f}s ago)"
+        passed = sum(value[0] for value in self.latest.values())
+        total = sum(value[1] for value in self.latest.values())
+        newest = max(value[3] for value in self.latest.values())
+        failed = self.failed_checkpoints
+        verdict = "ok" if not failed else "FAILED " + ",".join(failed)
+        return f"GX {verdict} {passed}/{total} ({now - newest:.0f}s ago)"
 
 
-def run_checkpoints(status: GxStatus) -> None:
-    from expectations import checkpoints, runner
+def run_checkpoints(status: GxStatus, names: list[str]) -> None:
+    """Run checkpoints in this process (GX is imported once), recording each outcome."""
+    from expectations import runner
 
-    started = time.monotonic()
-    status.passed = status.total = 0
-    status.failed_checkpoints = []
-    for outcome in runner.run(list(checkpoints.NAMES)):
-        status.passed += outcome.successful
-        status.total += outcome.evaluated
-        if not outcome.success:
-            status.failed_checkpoints.append(outcome.checkpoint)
-            for failure in outcome.failures[:3]:
-                log.warning("%s: %s", outcome.checkpoint, failure.line())
-    status.at = time.monotonic()
-    status.runs += 1
-    status.failures += bool(status.failed_checkpoints)
-    log.debug("checkpoints took %.1fs", status.at - started)
+    for outcome in runner.run(names):
+        status.record(outcome.checkpoint, outcome.successful, outcome.evaluated, outcome.success)
+        for failure in outcome.failures[:3]:
+            log.warning("%s: %s", outcome.checkpoint, failure.line())
+
+
+class BackgroundCheckpoint:
+    """raw_layer in a child process, while the dbt cycles go on.
+
+    The raw layer is written only by the stream, whose rows and ledger row
+    commit together, and each of its expectations is one SQL statement: it
+    sees a consistent state at any moment. The staging and marts checkpoints
+    compare tables that dbt writes one after the other, so they run between
+    dbt runs instead. One GX run at a time: they share the GX context's files.
+    """
+
+    NAME = "raw_layer"
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_path = log_dir / f"{self.NAME}.log"
+        self.process: subprocess.Popen | None = None
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        with self.log_path.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "expectations", "run", self.NAME],
+                cwd=settings.REPO_ROOT,
+                env=settings.environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+
+    def collect(self, status: GxStatus, wait: float = 0) -> None:
+        """Record the finished run's outcome (waiting up to ``wait`` seconds for it)."""
+        if self.process is None:
+            return
+        try:
+            code = self.process.wait(wait) if wait else self.process.poll()
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is None:
+            return
+        self.process = None
+        text = self.log_path.read_text(errors="replace")
+        match = re.search(rf"^{self.NAME}: (\d+)/(\d+) expectations passed", text, re.M)
+        if match is None:
+            log.warning("%s did not run (exit %s): see %s", self.NAME, code, self.log_path)
+            status.record(self.NAME, 0, 0, False)
+            return
+        status.record(self.NAME, int(match.group(1)), int(match.group(2)), code == 0)
+        for line in text.splitlines():
+            if line.startswith("FAILED"):
+                log.warning("%s: %s", self.NAME, line)
+
+    def stop(self) -> None:
+        if self.running():
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(30)
 
 
 # --------------------------------------------------------------------------- status
@@ -356,6 +423,7 @@ class Live:
         self.last_full: float | None = None
         self.warned_lookback = False
         self.log_dir = settings.state_dir() / "live"
+        self.raw_check = BackgroundCheckpoint(self.log_dir)
         self.input_dir = settings.input_dir()
 
     def request_stop(self, signum: int, _frame: object) -> None:
@@ -421,9 +489,16 @@ class Live:
         dbt_seconds = dbt.run(None if full else INCREMENTAL)
         self.totals.dbt_seconds.append(dbt_seconds)
         freshness = _freshness(started_at)
+        if full and self.args.checkpoint_every > 0 and self.stop_requested < 2:
+            self.raw_check.collect(self.gx, wait=300 if last else 0)
+            if last:
+                run_checkpoints(self.gx, list(CHECKPOINTS))  # nothing else runs any more
+            elif not self.raw_check.running():
+                run_checkpoints(self.gx, [n for n in CHECKPOINTS if n != BackgroundCheckpoint.NAME])
+                self.raw_check.start()
+            else:
+                log.info("raw_layer still running: the other checkpoints wait for the next turn")
         if full:
-            if self.args.checkpoint_every > 0 and not self.stop_requested > 1:
-                run_checkpoints(self.gx)
             self.last_full = time.monotonic()  # the period counts from the end of the checkpoints
         loaded, rejected, longest = _ledger_since(started_at)
         lookback = self.args.staging_lookback_minutes * 60
@@ -513,6 +588,7 @@ class Live:
         except KeyboardInterrupt:
             log.info("interrupted: skipping the last cycle")
         finally:
+            self.raw_check.stop()
             for child in self.children:
                 if child.alive():
                     child.stop(timeout=30)

@@ -158,3 +158,10 @@ def test_it_reports_mart_freshness_and_checkpoints(live):
     freshness = re.search(r"mart freshness after each cycle: p50 ([\d.]+)s", output)
     assert freshness and 0 < float(freshness.group(1)) < 600, output[-2000:]
     assert re.search(r"checkpoints: [1-9]\d* runs, 0 with failures", output), output[-2000:]
+
+
+def test_it_knows_every_checkpoint():
+    from expectations.checkpoints import NAMES
+    from pipeline.live import CHECKPOINTS
+
+    assert CHECKPOINTS == NAMES
