@@ -93,11 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--checkpoint-every",
         type=float,
-        default=60.0,
+        default=300.0,
         metavar="SECONDS",
         help="this often, a cycle rebuilds every model (not only the incremental ones), runs the "
         "staging and marts checkpoints, and starts raw_layer in the background; 0: incremental "
-        "models only, no checkpoints (default: 60)",
+        "models only, no checkpoints (default: 300; the marts checkpoint reconciles every mart with "
+        "all of staging, so it blocks the cycles longer as staging grows)",
     )
     parser.add_argument(
         "--staging-lookback-minutes",
