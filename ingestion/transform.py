@@ -141,8 +141,13 @@ def _fast_field_pattern(field: contract.Field) -> str:
     if field.kind == "timestamp":
         return _unanchored(contract.TIMESTAMP_PATTERN)
     if field.kind == "text":
-        # no separator, no quote, no NUL, no U+FFFD (what Spark makes of bytes that are not UTF-8)
-        return f'[^,"\\x{{0}}\\x{{FFFD}}]{{1,{contract.TEXT_MAX_LENGTH}}}+'
+        # Unquoted: no separator, no quote, no carriage return (PostgreSQL's
+        # COPY refuses one unquoted), no NUL, no U+FFFD (what Spark makes of
+        # bytes that are not UTF-8). Or quoted, without a quote inside: a
+        # product name with a comma ("Hall Dumbbell, Black") is common, and
+        # COPY reads the quoted field as Spark does.
+        n = contract.TEXT_MAX_LENGTH
+        return f'(?:[^,"\\r\\x{{0}}\\x{{FFFD}}]{{1,{n}}}+|"[^"\\x{{0}}\\x{{FFFD}}]{{1,{n}}}+")'
     raise ValueError(f"unknown field kind {field.kind!r}")
 
 
