@@ -126,8 +126,13 @@ def split_batch(table: pa.Table, batch_id: int) -> SplitBatch:
     # Valid lines with quoted fields go through the CSV writer.
     quoted = good.filter(pc.is_null(good["copy_line"]))
     if quoted.num_rows:
-        quoted = quoted.select([*EVENT_COLUMNS, "source_file"]).append_column(
-            "batch_id", pa.array([batch_id] * quoted.num_rows, pa.int64())
+        fields = quoted["fields"]
+        quoted = pa.table(
+            {
+                **{name: pc.list_element(fields, i) for i, name in enumerate(EVENT_COLUMNS)},
+                "source_file": quoted["source_file"],
+                "batch_id": pa.array([batch_id] * quoted.num_rows, pa.int64()),
+            }
         )
         events_csv += _csv_bytes(quoted).getvalue()
     bad = table.filter(pc.invert(valid))

@@ -259,23 +259,28 @@ def transform(files: DataFrame) -> DataFrame:
 
 
 def for_sink(validated: DataFrame) -> DataFrame:
-    """What the sink needs of validated lines, shaped for COPY.
+    """What the sink needs of validated lines, shaped for COPY and cheap to ship.
 
-    The reasons become PostgreSQL's text[] literal (``{a,b}``; null for
-    valid rows): cheaper to ship than an array. Reason codes are plain
-    identifiers, so no quoting is needed. Header rows stay (one per file, so
-    the sink sees every file of the batch).
+    Most lines are plain valid lines: for them only ``copy_line``,
+    ``source_file`` and ``event_at`` are set, every other column is null
+    (each column shipped costs the JVM per row, null or not). ``fields``
+    holds the contract's fields (as an array, one column) only for a valid
+    line that is not plain; ``line_number`` and ``raw_line`` only for a
+    rejected line. The reasons become PostgreSQL's text[] literal (``{a,b}``;
+    null for valid rows): reason codes are plain identifiers, so no quoting is
+    needed. Header rows stay (one per file, so the sink sees every file of the
+    batch).
     """
-    reasons = F.when(
-        F.size("reasons") > 0, F.concat(F.lit("{"), F.concat_ws(",", "reasons"), F.lit("}"))
-    )
+    rejected = F.size("reasons") > 0
+    reasons = F.when(rejected, F.concat(F.lit("{"), F.concat_ws(",", "reasons"), F.lit("}")))
+    quoted = F.col("is_data") & ~rejected & F.col("copy_line").isNull()
     return validated.select(
         "is_data",
         "copy_line",
-        *EVENT_COLUMNS,
-        "event_at",
         "source_file",
-        "line_number",
-        "raw_line",
+        "event_at",
         reasons.alias("reasons"),
+        F.when(rejected, F.col("line_number")).alias("line_number"),
+        "raw_line",
+        F.when(quoted, F.array(*EVENT_COLUMNS)).alias("fields"),
     )
