@@ -89,8 +89,17 @@ def class_data_sharing(java_major: int, cache: Path | None = None) -> str:
     return f"-XX:ArchiveClassesAtExit={cache / f'{name}.{os.getpid()}.jsa.part'} {quiet}"
 
 
-def build_session(master: str = "local[*]", app_name: str = "ecommerce-ingestion", **conf: str):
-    """A SparkSession for the ingestion. Extra ``conf`` entries override defaults."""
+def build_session(
+    master: str = "local[*]",
+    app_name: str = "ecommerce-ingestion",
+    quick_jit: bool = True,
+    **conf: str,
+):
+    """A SparkSession for the ingestion. Extra ``conf`` entries override defaults.
+
+    ``quick_jit``: the driver JVM compiles with C1 only (see below); pass
+    False for a workload that runs long enough per row to repay C2.
+    """
     java_major = java_version()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # Executors must run the same Python as the driver (pyarrow and friends live there).
@@ -117,10 +126,12 @@ def build_session(master: str = "local[*]", app_name: str = "ecommerce-ingestion
         # bench_ingestion_cpu.py): a quarter less JVM CPU over the whole run
         # (start and first batch: Spark's own code and each query's generated
         # classes are not worth C2's time here), the same per row after that.
+        # (Spark's JDBC writer, bench_ingestion.py's baseline b, is slower per
+        # row with C1: the baseline keeps the default.)
         "spark.driver.extraJavaOptions": (
             f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()} "
             f"-Decom.spark.log.level={os.environ.get('ECOM_SPARK_LOG_LEVEL', 'error')} "
-            "-XX:TieredStopAtLevel=1 "
+            + ("-XX:TieredStopAtLevel=1 " if quick_jit else "")
             + class_data_sharing(java_major)
         ).strip(),
     }
