@@ -80,6 +80,7 @@ dashboard: up ## Serve the dashboard over the marts, as the analyst role (DASHBO
 bench: up ## Run every benchmark (prints figures; takes a while; own PostgreSQL on port 55435)
 	$(PY) bench/bench_generator.py
 	$(PY) bench/bench_ingestion.py
+	$(PY) bench/bench_ingestion_cpu.py
 	$(PY) bench/bench_latency.py
 	$(PY) bench/bench_backlog.py
 	$(PY) bench/bench_dbt_incremental.py
