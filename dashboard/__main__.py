@@ -156,6 +156,9 @@ def main() -> int:
     )
     # load_dotenv=False: settings come from pipeline.settings, not from Flask reading .env
     signal.signal(signal.SIGTERM, _stop)
+    import flask.cli
+
+    flask.cli.show_server_banner = lambda *args, **kwargs: None  # the line above says it all
     app.run(
         host=args.host,
         port=args.port,
