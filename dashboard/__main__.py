@@ -42,11 +42,6 @@ class DashboardError(RuntimeError):
     """The dashboard cannot start; the message says why and what to do."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not the whole usage
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -67,18 +62,8 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = cli.OneLineParser(
         prog=PROG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION,
@@ -99,14 +84,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--top",
-        type=_positive_int,
+        type=cli.positive_int,
         default=10,
         metavar="N",
         help="products in the by-product charts (default: 10)",
     )
     parser.add_argument(
         "--min-views",
-        type=_positive_int,
+        type=cli.positive_int,
         default=20,
         metavar="N",
         help="views a product needs to be ranked by conversion (default: 20; "

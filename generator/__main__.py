@@ -47,21 +47,6 @@ ECOM_INPUT_DIR and ECOM_MANIFEST (environment, then .env), else
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not the whole usage
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -102,7 +87,7 @@ def _timestamp(text: str) -> datetime:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = cli.OneLineParser(
         prog=PROG,
         description=DESCRIPTION,
         epilog=EPILOG,
@@ -111,14 +96,14 @@ def parser() -> argparse.ArgumentParser:
     mode = p.add_argument_group("what to write")
     how_many = mode.add_mutually_exclusive_group()
     how_many.add_argument(
-        "--events", type=_positive_int, metavar="N", help="batch: write N events, then exit"
+        "--events", type=cli.positive_int, metavar="N", help="batch: write N events, then exit"
     )
     how_many.add_argument(
-        "--files", type=_positive_int, metavar="N", help="batch: write N files, then exit"
+        "--files", type=cli.positive_int, metavar="N", help="batch: write N files, then exit"
     )
     mode.add_argument(
         "--rows-per-file",
-        type=_positive_int,
+        type=cli.positive_int,
         default=10_000,
         metavar="M",
         help="events per file (continuous mode: at most); duplicates come on top (default: 10000)",
@@ -152,7 +137,7 @@ def parser() -> argparse.ArgumentParser:
     )
     mode.add_argument(
         "--sessions",
-        type=_positive_int,
+        type=cli.positive_int,
         metavar="N",
         help="browsing sessions open at a time (default: rate x 10 s, at most 20000); fewer "
         "sessions complete their funnel sooner in small batches",

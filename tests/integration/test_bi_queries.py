@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,8 +10,8 @@ import pytest
 
 from pipeline import settings
 
-from .streaming import REPO_ROOT, Folders, generate, ingest_once, query, reset_raw
-from .test_dbt_support import run_dbt
+from .streaming import REPO_ROOT, query
+from .test_dbt_support import build_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -21,29 +20,7 @@ QUERIES = sorted((REPO_ROOT / "sql" / "queries").glob("*.sql"))
 
 @pytest.fixture(scope="module")
 def built(warehouse, tmp_path_factory):
-    reset_raw()
-    folders = Folders(tmp_path_factory.mktemp("bi"))
-    generate(
-        folders,
-        "--events",
-        "20000",
-        "--seed",
-        "8",
-        "--bad-rate",
-        "0.01",
-        "--duplicate-rate",
-        "0.02",
-    )
-    assert ingest_once(folders).returncode == 0
-    run_dbt("build", "--full-refresh")
-    checkpoints = subprocess.run(
-        [sys.executable, "-m", "expectations", "run", "--all"],
-        cwd=REPO_ROOT,
-        env=settings.environment(),
-        capture_output=True,
-        text=True,
-    )
-    assert checkpoints.returncode == 0, checkpoints.stdout + checkpoints.stderr
+    build_warehouse(tmp_path_factory.mktemp("bi"), seed=8)
 
 
 def psql_as_analyst(path: Path) -> list[list[str]]:

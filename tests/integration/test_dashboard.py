@@ -25,8 +25,8 @@ import pytest
 
 from pipeline import db, settings
 
-from .streaming import REPO_ROOT, Folders, generate, ingest_once, query, reset_raw
-from .test_dbt_support import run_dbt
+from .streaming import REPO_ROOT, query
+from .test_dbt_support import build_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -78,30 +78,7 @@ return Object.fromEntries(arguments[0].map((id) => {
 
 @pytest.fixture(scope="module")
 def built(warehouse, tmp_path_factory):
-    reset_raw()
-    folders = Folders(tmp_path_factory.mktemp("dashboard-data"))
-    generate(
-        folders,
-        # fewer events make few purchases: sessions need time to reach the checkout
-        "--events",
-        "20000",
-        "--seed",
-        "11",
-        "--bad-rate",
-        "0.01",
-        "--duplicate-rate",
-        "0.02",
-    )
-    assert ingest_once(folders).returncode == 0
-    run_dbt("build", "--full-refresh")
-    checkpoints = subprocess.run(
-        [sys.executable, "-m", "expectations", "run", "--all"],
-        cwd=REPO_ROOT,
-        env=settings.environment(),
-        capture_output=True,
-        text=True,
-    )
-    assert checkpoints.returncode == 0, checkpoints.stdout + checkpoints.stderr
+    build_warehouse(tmp_path_factory.mktemp("dashboard-data"), seed=11)
 
 
 @pytest.fixture()

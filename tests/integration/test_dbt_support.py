@@ -83,6 +83,39 @@ def run_dbt(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return result
 
 
+def build_warehouse(folder: Path, seed: int, events: int = 20000) -> None:
+    """Empty raw, then the whole pipeline on generated events: ingest, full dbt build, checkpoints.
+
+    1% bad rows and 2% duplicates, like the demo; fewer than ~20k events make
+    few purchases, since sessions need time to reach the checkout.
+    """
+    from tests.integration.streaming import REPO_ROOT, Folders, generate, ingest_once, reset_raw
+
+    reset_raw()
+    folders = Folders(folder)
+    generate(
+        folders,
+        "--events",
+        str(events),
+        "--seed",
+        str(seed),
+        "--bad-rate",
+        "0.01",
+        "--duplicate-rate",
+        "0.02",
+    )
+    assert ingest_once(folders).returncode == 0
+    run_dbt("build", "--full-refresh")
+    checkpoints = subprocess.run(
+        [sys.executable, "-m", "expectations", "run", "--all"],
+        cwd=REPO_ROOT,
+        env=settings.environment(),
+        capture_output=True,
+        text=True,
+    )
+    assert checkpoints.returncode == 0, checkpoints.stdout + checkpoints.stderr
+
+
 def query(sql: str, role: str | None = None) -> list[tuple]:
     with db.connection(role) as conn, conn.cursor() as cur:
         cur.execute(sql)
