@@ -88,7 +88,12 @@ def _measure(
     return wall, result, sampler
 
 
-def run_copy(files: list[Path]) -> dict:
+def copy_command(files: list[Path]) -> tuple[list[str], dict[str, str], Path]:
+    """Baseline (a): psql \\copy of every file into bench_scratch.events_copy, no validation.
+
+    Returns the command, its environment (the administrator's libpq settings)
+    and the script file, which the caller deletes after the run.
+    """
     from pipeline import contract, settings
 
     admin = settings.connection(None)
@@ -107,10 +112,13 @@ def run_copy(files: list[Path]) -> dict:
         PGUSER=admin.user,
         PGPASSWORD=admin.password or "",
     )
-    wall, _, sampler = _measure(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", handle.name], env
-    )
-    os.unlink(handle.name)
+    return ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", handle.name], env, Path(handle.name)
+
+
+def run_copy(files: list[Path]) -> dict:
+    cmd, env, script = copy_command(files)
+    wall, _, sampler = _measure(cmd, env)
+    script.unlink()
     rows = _admin_sql("select count(*) from bench_scratch.events_copy")[0][0]
     return {
         "wall": wall,

@@ -130,28 +130,9 @@ def _figures(wall: float, rows: int, sampler: CpuSampler, batches: list[dict]) -
 
 
 def run_copy(files: list[Path]) -> dict:
-    from pipeline import contract, settings
-
-    admin = settings.connection(None)
-    script = "\n".join(
-        f"\\copy bench_scratch.events_copy ({', '.join(contract.FIELD_NAMES)}) from '{path}' "
-        "with (format csv, header true)"
-        for path in files
-    )
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
-        handle.write(script + "\n")
-    env = dict(
-        os.environ,
-        PGHOST=admin.host,
-        PGPORT=str(admin.port),
-        PGDATABASE=admin.dbname,
-        PGUSER=admin.user,
-        PGPASSWORD=admin.password or "",
-    )
-    wall, _, sampler = _measure(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", handle.name], env
-    )
-    os.unlink(handle.name)
+    cmd, env, script = bi.copy_command(files)
+    wall, _, sampler = _measure(cmd, env)
+    script.unlink()
     rows = bi._admin_sql("select count(*) from bench_scratch.events_copy")[0][0]
     return _figures(wall, rows, sampler, [])
 
