@@ -207,9 +207,7 @@ def ensure_database(name: str) -> None:
     db.ensure_database(name)
     db.apply_ddl()
     with db.connection() as conn, conn.cursor() as cur:
-        cur.execute(
-            "truncate raw.ecommerce_events, raw.ecommerce_events_rejected, raw.ingestion_batches"
-        )
+        cur.execute(db.TRUNCATE_RAW)
         conn.commit()
 
 

@@ -77,9 +77,7 @@ def load(events: int) -> None:
     """Truncate raw, then COPY ``events`` events in batches, each with its ledger row."""
     start = datetime(2026, 1, 1, tzinfo=UTC)
     with db.connection() as conn, conn.cursor() as cur:
-        cur.execute(
-            "truncate raw.ecommerce_events, raw.ecommerce_events_rejected, raw.ingestion_batches"
-        )
+        cur.execute(db.TRUNCATE_RAW)
         conn.commit()
         loaded, batch_id = 0, 0
         while loaded < events:

@@ -61,9 +61,11 @@ def prepare_tables() -> None:
 
 
 def reset() -> None:
+    from pipeline import db
+
     _admin_sql(
-        "truncate bench_scratch.events_copy, bench_scratch.events_jdbc, raw.ecommerce_events, "
-        "raw.ecommerce_events_rejected, raw.ingestion_batches; checkpoint"
+        f"truncate bench_scratch.events_copy, bench_scratch.events_jdbc; {db.TRUNCATE_RAW}; "
+        "checkpoint"
     )
 
 

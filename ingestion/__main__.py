@@ -17,8 +17,17 @@ from pipeline import cli, settings
 
 EPILOG = """\
 every option can also be set in the environment (or .env): ECOM_INPUT_DIR,
-ECOM_CHECKPOINT_DIR, ECOM_ARCHIVE_DIR, ECOM_TRIGGER_SECONDS,
-ECOM_MAX_FILES_PER_TRIGGER, ECOM_SPARK_MASTER, ECOM_PROCESSED_FILES.
+ECOM_CHECKPOINT_DIR, ECOM_ARCHIVE_DIR, ECOM_QUARANTINE_DIR, ECOM_TRIGGER_SECONDS,
+ECOM_MAX_FILES_PER_TRIGGER, ECOM_SPARK_MASTER, ECOM_PROCESSED_FILES,
+ECOM_SETTLE_SECONDS.
+
+what the inputs folder takes: any *.csv file (not hidden), whatever its name,
+age or size. A file renamed in, or closed by its writer, is taken at once
+(Linux inotify); one the kernel says nothing about (already there at start,
+written over a network mount, no inotify) once unchanged for --settle-seconds.
+The same name delivered again is ingested again, as a new delivery. A file
+that is not CSV text at all (compressed, UTF-16, binary, unreadable) is moved
+to the quarantine folder and recorded in raw.ingestion_files with the reason.
 The loader connects as ecom_loader with PGHOST/PGPORT/PGDATABASE and
 ECOM_LOADER_PASSWORD.
 
@@ -59,10 +68,24 @@ def _parser() -> argparse.ArgumentParser:
         help="processed files go here with --processed archive (default: %(default)s)",
     )
     parser.add_argument(
+        "--quarantine-dir",
+        type=Path,
+        default=settings.quarantine_dir(),
+        help="files that cannot be read as CSV text go here (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=float(env("ECOM_SETTLE_SECONDS", "5")),
+        metavar="SECONDS",
+        help="a file the kernel says nothing about is complete once unchanged this long "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
         "--processed",
-        choices=("archive", "delete", "keep"),
+        choices=("archive", "delete"),
         default=env("ECOM_PROCESSED_FILES", "archive"),
-        help="what happens to a file once its batch is committed (default: %(default)s)",
+        help="what happens to a file once all its rows are committed (default: %(default)s)",
     )
     parser.add_argument(
         "--trigger",
@@ -127,12 +150,16 @@ def main() -> int:
     if args.command == "status":
         print(status.report(args.input_dir, args.checkpoint_dir))
         return 0
-    if args.trigger < 0 or args.max_files_per_trigger < 1:
-        raise settings.SettingsError("--trigger must be >= 0 and --max-files-per-trigger >= 1")
+    if args.trigger < 0 or args.max_files_per_trigger < 1 or args.settle_seconds < 0:
+        raise settings.SettingsError(
+            "--trigger and --settle-seconds must be >= 0 and --max-files-per-trigger >= 1"
+        )
     config = job.JobConfig(
         input_dir=args.input_dir,
         checkpoint_dir=args.checkpoint_dir,
         archive_dir=args.archive_dir,
+        quarantine_dir=args.quarantine_dir,
+        settle_seconds=args.settle_seconds,
         master=args.master,
         trigger_seconds=args.trigger,
         once=args.once,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import threading
 import time
@@ -13,9 +14,8 @@ from pathlib import Path
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import functions as F
 
-from ingestion.files import ProcessedFiles
+from ingestion.intake import Intake
 from ingestion.sink import BatchResult, BatchWriter
-from ingestion.transform import for_sink, transform
 from pipeline import db
 
 log = logging.getLogger(__name__)
@@ -26,11 +26,14 @@ class JobConfig:
     input_dir: Path
     checkpoint_dir: Path
     archive_dir: Path
+    quarantine_dir: Path | None = None  # default: beside the archive, "quarantine"
     master: str = "local[*]"
     trigger_seconds: float = 0.25
     once: bool = False
     max_files_per_trigger: int = 50
-    processed: str = "archive"  # archive | delete | keep
+    processed: str = "archive"  # archive | delete
+    settle_seconds: float = 5.0
+    part_bytes: int = 8 << 20
     stream_name: str = "ecommerce_events"
     db_retry_seconds: float = 120.0
     spark_conf: dict[str, str] = field(default_factory=dict)
@@ -93,29 +96,27 @@ def claim_checkpoint(checkpoint_dir: Path, input_dir: Path) -> None:
         if owner != wanted:
             raise IngestionError(
                 f"the checkpoint {checkpoint_dir} belongs to the inputs folder {owner}; "
-                f"give {wanted} its own --checkpoint-dir (deleting the checkpoint instead "
-                "makes Spark read every file still in that folder again)"
+                f"give {wanted} its own --checkpoint-dir (the checkpoint also holds the "
+                "files in flight from that folder: do not delete it while the job has some)"
             )
     elif not (checkpoint_dir / "metadata").exists():  # a new checkpoint
         marker.write_text(wanted + "\n")
 
 
-def build_query(spark, config: JobConfig, writer: BatchWriter):
-    """Define and start the streaming query (not yet waited on)."""
-    config.input_dir.mkdir(parents=True, exist_ok=True)
+def build_query(spark, config: JobConfig, intake: Intake, writer: BatchWriter):
+    """Define and start the streaming query over the intake's parts (not yet waited on)."""
     reader = (
         spark.readStream.format("text")
         .option("wholetext", "true")
         .option("pathGlobFilter", "*.csv")
         .option("maxFilesPerTrigger", str(config.max_files_per_trigger))
     )
-    files = reader.load(str(config.input_dir.resolve())).select(
-        F.element_at(F.split(F.col("_metadata.file_path"), "/"), -1).alias("source_file"),
+    parts = reader.load(str(intake.parts_dir.resolve())).select(
+        F.col("_metadata.file_name").alias("source_file"),
         F.col("value").alias("content"),
     )
     writer_stream = (
-        for_sink(transform(files))
-        .writeStream.queryName(config.stream_name)
+        parts.writeStream.queryName(config.stream_name)
         .option("checkpointLocation", str(config.checkpoint_dir.resolve()))
         .foreachBatch(writer)
     )
@@ -128,6 +129,39 @@ def build_query(spark, config: JobConfig, writer: BatchWriter):
     return writer_stream.start()
 
 
+def _intake(config: JobConfig) -> Intake:
+    quarantine = config.quarantine_dir or config.archive_dir.parent / "quarantine"
+    return Intake(
+        config.input_dir,
+        config.checkpoint_dir / "intake",
+        config.archive_dir,
+        quarantine,
+        processed=config.processed,
+        settle_seconds=config.settle_seconds,
+        part_bytes=config.part_bytes,
+    )
+
+
+class _Thread(threading.Thread):
+    """A thread whose exception is raised again by ``result()``."""
+
+    def __init__(self, target, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self._target_fn = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as exc:  # handed to the main thread
+            self.error = exc
+
+    def result(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
 def run(config: JobConfig) -> JobSummary:
     """Run the job until it is done (--once) or stopped (SIGINT/SIGTERM)."""
     from ingestion.spark import build_session
@@ -135,24 +169,23 @@ def run(config: JobConfig) -> JobSummary:
     check_database()
     claim_checkpoint(config.checkpoint_dir, config.input_dir)
     summary = JobSummary()
+    intake = _intake(config)
+    intake.start_watching()  # before the first listing: no file falls between the two
+    intake.recover()
     writer = BatchWriter(
         config.stream_name,
         _query_id_reader(config.checkpoint_dir),
         retry_seconds=config.db_retry_seconds,
         on_batch=summary.add,
-        processed=ProcessedFiles(config.processed, config.input_dir, config.archive_dir),
-    )
-    clock = time.monotonic()
-    spark = build_session(config.master, **config.spark_conf)
-    log.info(
-        "Spark %s up in %.1fs (master %s); watching %s for *.csv%s",
-        spark.version,
-        time.monotonic() - clock,
-        config.master,
-        config.input_dir,
-        " (once: everything present, then exit)" if config.once else "",
+        intake=intake,
     )
     stop = threading.Event()
+    stop_intake = threading.Event()
+    if config.once:
+        intake_thread = _Thread(lambda: intake.drain(stop), "intake")
+    else:
+        intake_thread = _Thread(lambda: intake.run(stop_intake), "intake")
+    intake_thread.start()  # claims while Spark starts
 
     def request_stop(signum, _frame) -> None:
         if stop.is_set():
@@ -163,8 +196,21 @@ def run(config: JobConfig) -> JobSummary:
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    query = build_query(spark, config, writer)
+    spark = None
     try:
+        clock = time.monotonic()
+        spark = build_session(config.master, **config.spark_conf)
+        log.info(
+            "Spark %s up in %.1fs (master %s); watching %s for *.csv%s",
+            spark.version,
+            time.monotonic() - clock,
+            config.master,
+            config.input_dir,
+            " (once: everything present, then exit)" if config.once else "",
+        )
+        if config.once:
+            intake_thread.result()  # every file present is claimed (or quarantined)
+        query = build_query(spark, config, intake, writer)
         while query.isActive:
             if stop.is_set():
                 deadline = time.monotonic() + 60
@@ -178,28 +224,48 @@ def run(config: JobConfig) -> JobSummary:
                 break  # reported just below
         exception = query.exception()
         if exception is not None:
-            raise IngestionError(_describe(exception))
+            raise IngestionError(_describe(exception, intake))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        stop.set()
+        stop_intake.set()
+        if intake_thread.is_alive():
+            intake_thread.join(timeout=30)
         writer.close()
-        spark.stop()
+        intake.close()
+        if spark is not None:
+            spark.stop()
     log.info(
-        "stopped: %d batches, %d rows in, %d loaded, %d rejected%s",
+        "stopped: %d batches, %d rows in, %d loaded, %d rejected%s; %d files claimed%s",
         summary.batches,
         summary.rows_in,
         summary.rows_loaded,
         summary.rows_rejected,
         f", {summary.replayed} replayed batches skipped" if summary.replayed else "",
+        intake.claimed,
+        f", {intake.quarantined} quarantined as unreadable" if intake.quarantined else "",
     )
     return summary
 
 
-def _describe(exception) -> str:
+def _describe(exception, intake: Intake | None = None) -> str:
+    """The streaming query's failure in one line: the cause's own message and where."""
     text = str(exception.desc if hasattr(exception, "desc") else exception)
     for line in text.splitlines():
         for marker in ("SinkError: ", "DatabaseUnavailable: ", "IngestionError: "):
             if marker in line:
                 return line.split(marker, 1)[1].strip()
-    first = text.strip().splitlines()[0] if text.strip() else repr(exception)
-    return f"the streaming query failed: {first}"
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    # Py4J's "An exception was raised by the Python Proxy" ends with the
+    # Python traceback, whose last exception line is the cause.
+    causes = [line for line in lines if re.match(r"^[A-Za-z_][\w.$]*(Error|Exception)\b", line)]
+    cause = causes[-1] if causes else (lines[0] if lines else repr(exception))
+    in_flight = intake.in_flight_names() if intake is not None else []
+    where = ""
+    if in_flight:
+        shown = ", ".join(in_flight[:3]) + (
+            f" and {len(in_flight) - 3} more" if len(in_flight) > 3 else ""
+        )
+        where = f" (files in flight: {shown})"
+    return f"the streaming query failed: {cause}{where}"

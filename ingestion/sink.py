@@ -3,9 +3,12 @@
 ``foreachBatch`` is at-least-once: after a crash Spark replays the last batch
 whose commit marker it had not written, with the same batch id and the same
 files. This sink makes the write idempotent: the batch's valid rows (COPY into
-raw.ecommerce_events), its rejects (COPY into raw.ecommerce_events_rejected)
-and its ledger row (raw.ingestion_batches) commit in one transaction, and a
-(query_id, batch_id) already in the ledger is skipped as a replay.
+raw.ecommerce_events), its rejects (COPY into raw.ecommerce_events_rejected),
+its ledger row (raw.ingestion_batches) and a row per part it read
+(raw.ingestion_file_parts) commit in one transaction. A (query_id, batch_id)
+already in the ledger is skipped as a replay; a part already committed (read
+again under a new checkpoint) is left out of the batch. The delivery whose
+last part commits is marked loaded, with its totals, in the same transaction.
 
 The batch DataFrame is evaluated exactly once: its Arrow record batches are
 COPYed as Spark produces them (ingestion.collect), so PostgreSQL works while
@@ -26,25 +29,26 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import psycopg2
+import psycopg2.extras
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ingestion.collect import arrow_batches
-from ingestion.transform import EVENT_COLUMNS
+from ingestion.intake import Part
+from ingestion.transform import EVENT_COLUMNS, for_sink, transform
 from pipeline import db
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EVENTS_COPY = (
-    "copy raw.ecommerce_events ({}, source_file, batch_id) from stdin with (format csv)".format(
-        ", ".join(EVENT_COLUMNS)
-    )
+    "copy raw.ecommerce_events ({}, source_file, batch_id, delivery_id) "
+    "from stdin with (format csv)".format(", ".join(EVENT_COLUMNS))
 )
 REJECTS_COPY = (
-    "copy raw.ecommerce_events_rejected (source_file, line_number, raw_line, reasons, batch_id) "
-    "from stdin with (format csv)"
+    "copy raw.ecommerce_events_rejected (source_file, line_number, raw_line, reasons, batch_id, "
+    "delivery_id) from stdin with (format csv)"
 )
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
 
@@ -65,7 +69,8 @@ class BatchResult:
     replayed: bool = False
     spark_seconds: float = 0.0  # until Spark's last record batch (COPY running alongside)
     db_seconds: float = 0.0  # after it: rejects, ledger, commit
-    file_names: list[str] = field(default_factory=list)
+    part_names: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)  # deliveries loaded by this batch
 
     def log_line(self) -> str:
         if self.replayed:
@@ -99,29 +104,66 @@ def _concatenated(strings: pa.Array) -> bytes:
     return strings.buffers()[2][first:last].to_pybytes()
 
 
+def _quoted(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+@dataclass
+class PartCounts:
+    loaded: int = 0
+    rejected: int = 0
+
+
 @dataclass
 class SplitBatch:
-    """One Arrow record batch of validated lines, ready for COPY."""
+    """One Arrow record batch of validated records, ready for COPY."""
 
     events_csv: bytes  # CSV records for raw.ecommerce_events (EVENTS_COPY's columns)
     loaded: int
     rejects: pa.Table  # REJECTS_COPY's columns
-    files: set[str]
+    parts: dict[str, PartCounts]  # per part name (every part with a row here)
     newest_event_at: datetime | None
 
 
-def split_batch(table: pa.Table, batch_id: int) -> SplitBatch:
-    """Split validated lines (ingestion.transform.for_sink) into COPY input."""
-    files = set(pc.unique(table["source_file"]).to_pylist()) if table.num_rows else set()
+def _counts(column: pa.ChunkedArray) -> dict[str, int]:
+    if len(column) == 0:
+        return {}
+    counts = pc.value_counts(column)
+    return dict(
+        zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+    )
+
+
+def split_batch(
+    table: pa.Table, batch_id: int, origin: Callable[[str], tuple[str, str | None]]
+) -> SplitBatch:
+    """Split validated records (ingestion.transform.for_sink) into COPY input.
+
+    ``origin`` maps a part's name to (the file's name as given, delivery id).
+    """
+    names = pc.unique(table["source_file"]).to_pylist() if table.num_rows else []
+    value_set = pa.array(names, pa.string())
+    origins = [origin(name) for name in names]
+    files = pa.array([source for source, _ in origins], pa.string())
+    deliveries = pa.array([delivery for _, delivery in origins], pa.string())
+    # ",<file>,<batch>,<delivery>\n" per part: what a plain line needs appended
+    suffixes = pa.array(
+        [f"{_quoted(source)},{batch_id},{delivery or ''}\n" for source, delivery in origins],
+        pa.string(),
+    )
+
+    def take(values: pa.Array, part_names) -> pa.Array:
+        return pc.take(values, pc.index_in(part_names, value_set=value_set))
+
+    parts = {name: PartCounts() for name in names}
     table = table.filter(table["is_data"])
     valid = pc.is_null(table["reasons"])
     good = table.filter(valid)
     # A plain valid line is already a CSV record: append the lineage columns to it.
     plain = good.filter(pc.is_valid(good["copy_line"]))
-    source = pc.binary_join_element_wise(
-        '"', pc.replace_substring(plain["source_file"], '"', '""'), '"', ""
+    records = pc.binary_join_element_wise(
+        plain["copy_line"], take(suffixes, plain["source_file"]), ","
     )
-    records = pc.binary_join_element_wise(plain["copy_line"], source, f"{batch_id}\n", ",")
     events_csv = _concatenated(records.combine_chunks())
     # Valid lines with quoted fields go through the CSV writer.
     quoted = good.filter(pc.is_null(good["copy_line"]))
@@ -130,25 +172,31 @@ def split_batch(table: pa.Table, batch_id: int) -> SplitBatch:
         quoted = pa.table(
             {
                 **{name: pc.list_element(fields, i) for i, name in enumerate(EVENT_COLUMNS)},
-                "source_file": quoted["source_file"],
+                "source_file": take(files, quoted["source_file"]),
                 "batch_id": pa.array([batch_id] * quoted.num_rows, pa.int64()),
+                "delivery_id": take(deliveries, quoted["source_file"]),
             }
         )
         events_csv += _csv_bytes(quoted).getvalue()
     bad = table.filter(pc.invert(valid))
     rejects = pa.table(
         {
-            "source_file": bad["source_file"],
+            "source_file": take(files, bad["source_file"]),
             "line_number": bad["line_number"],
             "raw_line": bad["raw_line"],
             "reasons": bad["reasons"],
             "batch_id": pa.array([batch_id] * bad.num_rows, pa.int64()),
+            "delivery_id": take(deliveries, bad["source_file"]),
         }
     )
+    for name, count in _counts(good["source_file"]).items():
+        parts[name].loaded = count
+    for name, count in _counts(bad["source_file"]).items():
+        parts[name].rejected = count
     newest = pc.max(good["event_at"]).as_py() if good.num_rows else None
     if newest is not None and newest.tzinfo is None:
         newest = newest.replace(tzinfo=UTC)
-    return SplitBatch(events_csv, good.num_rows, rejects, files, newest)
+    return SplitBatch(events_csv, good.num_rows, rejects, parts, newest)
 
 
 class _CopyFeed(io.RawIOBase):
@@ -211,8 +259,21 @@ class _EventsCopy:
             raise self.error
 
 
+class _PartsCommitted(Exception):
+    """Parts of this batch were committed before (under another query): leave them out."""
+
+    def __init__(self, parts: set[str]) -> None:
+        super().__init__(", ".join(sorted(parts)))
+        self.parts = parts
+
+
 class BatchWriter:
-    """The ``foreachBatch`` function. Holds one loader connection across batches."""
+    """The ``foreachBatch`` function. Holds one loader connection across batches.
+
+    The batch DataFrame holds the parts Spark read (``source_file``: the
+    part's name, ``content``); the transform runs here, per batch, so that the
+    multi-line path is in the plan only while such a part is waiting.
+    """
 
     def __init__(
         self,
@@ -220,39 +281,67 @@ class BatchWriter:
         query_id: Callable[[], str],
         retry_seconds: float = 120.0,
         on_batch: Callable[[BatchResult], None] | None = None,
-        processed: Callable[[list[str]], None] | None = None,  # called with file names
+        intake=None,  # ingestion.intake.Intake: multi-line parts pending, housekeeping
     ) -> None:
         self.stream_name = stream_name
         self._query_id = query_id
         self.retry_seconds = retry_seconds
         self.on_batch = on_batch
-        self.processed = processed
+        self.intake = intake
         self._conn = None
+        self._origins: dict[str, tuple[str, str | None]] = {}
+        self._lookup = None
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._lookup):
+            if conn is not None:
+                conn.close()
+        self._conn = self._lookup = None
 
     def __call__(self, batch_df, batch_id: int) -> None:
         started = datetime.now(UTC)
         clock = time.perf_counter()
-        result = self._retrying(batch_id, lambda: self.write(batch_df, batch_id, started))
+        multiline = self.intake is not None and self.intake.multiline_pending()
+        validated = for_sink(transform(batch_df, multiline))
+        try:
+            result = self._retrying(batch_id, lambda: self._write(validated, batch_id, started))
+        except (SinkError, db.DatabaseUnavailable):
+            raise
+        except Exception as exc:
+            names = self.intake.in_flight_names() if self.intake is not None else []
+            where = f" (files in flight: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''})"
+            raise SinkError(
+                f"batch {batch_id} failed: {_describe_error(exc)}{where if names else ''}"
+            ) from exc
         result.seconds = time.perf_counter() - clock
         log.info("%s", result.log_line())
-        if self.processed:
-            self.processed(result.file_names)
+        if self.intake is not None:
+            self.intake.committed(result.part_names, result.completed)
         if self.on_batch:
             self.on_batch(result)
 
-    def write(self, batch_df, batch_id: int, started: datetime) -> BatchResult:
-        """Stream the batch into PostgreSQL and commit it with its ledger row, in one transaction.
+    def _write(self, validated, batch_id: int, started: datetime) -> BatchResult:
+        skip: set[str] = set()
+        while True:
+            try:
+                return self.write(validated, batch_id, started, skip)
+            except _PartsCommitted as committed:
+                log.warning(
+                    "batch %s: parts already committed are left out: %s", batch_id, committed
+                )
+                skip |= committed.parts
+
+    def write(
+        self, validated, batch_id: int, started: datetime, skip: set[str] | None = None
+    ) -> BatchResult:
+        """Stream the batch into PostgreSQL and commit it with its ledger rows, in one transaction.
 
         The batch is evaluated once: its record batches are COPYed as Spark
         produces them. A batch already in the ledger (a replay after a crash
-        that followed the commit) writes nothing; its files are only listed,
+        that followed the commit) writes nothing; its parts are only listed,
         to finish their housekeeping.
         """
+        skip = skip or set()
         clock = time.perf_counter()
         query_id = self._query_id()
         conn = self._connection()
@@ -263,23 +352,25 @@ class BatchWriter:
                     (query_id, batch_id),
                 )
                 replay = cur.fetchone() is not None
-            if replay:
-                conn.rollback()
-                names = batch_df.select("source_file").distinct().toArrow()["source_file"]
-                result = BatchResult(batch_id, 0, 0, 0, 0, 0.0, None, replayed=True)
-                result.file_names = sorted(names.to_pylist())
-                result.files = len(result.file_names)
-                return result
+                if replay:
+                    return self._replayed(cur, query_id, batch_id)
             result = BatchResult(batch_id, 0, 0, 0, 0, 0.0, None)
-            files: set[str] = set()
+            parts: dict[str, PartCounts] = {}
             rejects: list[pa.Table] = []
             newest = None
             events = _EventsCopy(conn)
             try:
-                for record_batch in arrow_batches(batch_df):
-                    part = split_batch(pa.Table.from_batches([record_batch]), batch_id)
+                for record_batch in arrow_batches(validated):
+                    table = pa.Table.from_batches([record_batch])
+                    if skip:
+                        keep = pc.invert(pc.is_in(table["source_file"], pa.array(sorted(skip))))
+                        table = table.filter(keep)
+                    part = split_batch(table, batch_id, self._origin)
                     events.send(part.events_csv)
-                    files |= part.files
+                    for name, counts in part.parts.items():
+                        total = parts.setdefault(name, PartCounts())
+                        total.loaded += counts.loaded
+                        total.rejected += counts.rejected
                     if part.rejects.num_rows:
                         rejects.append(part.rejects)
                     result.rows_loaded += part.loaded
@@ -290,7 +381,8 @@ class BatchWriter:
                 events.finish()
             result.spark_seconds = time.perf_counter() - clock
             result.rows_in = result.rows_loaded + result.rows_rejected
-            result.file_names = sorted(files)
+            result.part_names = sorted(parts)
+            files = sorted({self._origin(name)[0] for name in parts})
             result.files = len(files)
             if newest is not None:
                 result.lag_seconds = (datetime.now(UTC) - newest).total_seconds()
@@ -305,13 +397,14 @@ class BatchWriter:
                         self.stream_name,
                         query_id,
                         batch_id,
-                        result.file_names,
+                        files,
                         result.rows_in,
                         result.rows_loaded,
                         result.rows_rejected,
                         started,
                     ),
                 )
+                result.completed = self._record_parts(cur, query_id, batch_id, parts)
             conn.commit()
             result.db_seconds = time.perf_counter() - clock - result.spark_seconds
             return result
@@ -320,6 +413,116 @@ class BatchWriter:
                 with contextlib.suppress(psycopg2.Error):
                     conn.rollback()
             raise
+
+    def _record_parts(self, cur, query_id: str, batch_id: int, parts: dict[str, PartCounts]):
+        """The parts' ledger rows; the deliveries they complete, marked loaded (their ids)."""
+        rows = []
+        for name, counts in parts.items():
+            info = Part.parse(name)
+            if info is None:
+                continue  # not a part of the intake's (a test's own folder)
+            rows.append(
+                (
+                    info.delivery_id,
+                    info.part,
+                    query_id,
+                    batch_id,
+                    counts.loaded + counts.rejected,
+                    counts.loaded,
+                    counts.rejected,
+                )
+            )
+        if not rows:
+            return []
+        inserted = psycopg2.extras.execute_values(
+            cur,
+            "insert into raw.ingestion_file_parts (delivery_id, part, query_id, batch_id, "
+            "rows_in, rows_loaded, rows_rejected) values %s "
+            "on conflict (delivery_id, part) do nothing returning delivery_id, part",
+            rows,
+            fetch=True,
+        )
+        if len(inserted) < len(rows):
+            done = {(delivery, part) for delivery, part in inserted}
+            raise _PartsCommitted(
+                {
+                    name
+                    for name in parts
+                    if (info := Part.parse(name)) and (info.delivery_id, info.part) not in done
+                }
+            )
+        cur.execute(
+            """
+            with totals as (
+                select delivery_id, count(*) as parts, sum(rows_in) as rows_in,
+                    sum(rows_loaded) as rows_loaded, sum(rows_rejected) as rows_rejected
+                from raw.ingestion_file_parts
+                where delivery_id = any(%s)
+                group by delivery_id
+            )
+            update raw.ingestion_files as files
+            set status = 'loaded', rows_in = totals.rows_in, rows_loaded = totals.rows_loaded,
+                rows_rejected = totals.rows_rejected, completed_at = clock_timestamp()
+            from totals
+            where files.delivery_id = totals.delivery_id
+                and files.parts = totals.parts and files.status = 'claimed'
+            returning files.delivery_id
+            """,
+            (sorted({row[0] for row in rows}),),
+        )
+        return [row[0] for row in cur.fetchall()]
+
+    def _replayed(self, cur, query_id: str, batch_id: int) -> BatchResult:
+        cur.execute(
+            "select delivery_id, part from raw.ingestion_file_parts "
+            "where query_id = %s and batch_id = %s",
+            (query_id, batch_id),
+        )
+        committed = cur.fetchall()
+        deliveries = sorted({delivery for delivery, _ in committed})
+        cur.execute(
+            "select delivery_id from raw.ingestion_files "
+            "where delivery_id = any(%s) and status = 'loaded'",
+            (deliveries,),
+        )
+        completed = [row[0] for row in cur.fetchall()]
+        self._conn.rollback()
+        result = BatchResult(batch_id, 0, 0, 0, 0, 0.0, None, replayed=True)
+        prefix = {(delivery, part) for delivery, part in committed}
+        if self.intake is not None:
+            result.part_names = sorted(
+                path.name
+                for path in self.intake.parts_dir.glob("*.csv")
+                if (info := Part.parse(path.name)) and (info.delivery_id, info.part) in prefix
+            )
+        result.completed = completed
+        result.files = len(deliveries)
+        return result
+
+    def _origin(self, part_name: str) -> tuple[str, str | None]:
+        """(the file's name as given, delivery id) of a part; a plain name stands for itself."""
+        if part_name not in self._origins:
+            info = Part.parse(part_name)
+            if info is None:
+                self._origins[part_name] = (part_name, None)
+            else:
+                # its own connection: the batch's is busy with the COPY
+                if self._lookup is None or self._lookup.closed:
+                    self._lookup = db.connect("loader")
+                    self._lookup.autocommit = True
+                with self._lookup.cursor() as cur:
+                    cur.execute(
+                        "select source_file from raw.ingestion_files where delivery_id = %s",
+                        (info.delivery_id,),
+                    )
+                    row = cur.fetchone()
+                if row is None:
+                    raise SinkError(
+                        f"part {part_name} has no delivery in raw.ingestion_files; "
+                        "was the intake folder copied from another warehouse?"
+                    )
+                self._origins[part_name] = (row[0], info.delivery_id)
+        return self._origins[part_name]
 
     def _retrying(self, batch_id: int, action: Callable[[], T]) -> T:
         """Run ``action``, reconnecting with backoff while PostgreSQL is unreachable."""
@@ -356,3 +559,14 @@ class BatchWriter:
         if self._conn is None or self._conn.closed:
             self._conn = db.connect("loader")
         return self._conn
+
+
+def _describe_error(exc: BaseException) -> str:
+    """The cause of a failure in one line: a Java exception's own message, not Py4J's frame."""
+    text = str(exc).strip()
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        with contextlib.suppress(Exception):
+            text = java.toString()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from ingestion.intake import PART_PATTERN
 from pipeline import contract
 
 BOM = "\ufeff"
@@ -48,18 +49,38 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
 )
 
 
-def split_lines(files: DataFrame) -> DataFrame:
-    """One row per physical line: (source_file, line_number, line, header_ok, is_data).
+_FRAMED = "struct<records: array<string>, firsts: array<int>>"
 
-    ``files`` has ``source_file`` and ``content`` (the whole file as text).
+
+def _frame(body: str | None, start: int) -> tuple[list[str], list[int]] | None:
+    """The Python side of the multi-line path (a UDF): RFC 4180 records of a part."""
+    if body is None:
+        return None
+    from ingestion import records  # imported on the executor
+
+    return records.frame(body, start)
+
+
+def split_lines(files: DataFrame, multiline: bool = False) -> DataFrame:
+    """One row per record: (source_file, line_number, line, header_ok, is_data).
+
+    ``files`` has ``source_file`` (a part's name, ingestion.intake) and
+    ``content`` (the part as text). A record is a physical line, except in a
+    part whose name says it has multi-line records (RFC 4180: a quoted field
+    with line breaks): with ``multiline``, such parts are framed by
+    ingestion.records in a Python UDF, every other part by a plain split.
+    ``line_number`` is the line of the original file where the record starts.
+
     Line endings \\n and \\r\\n are accepted; a UTF-8 byte-order mark before the
     header is accepted. A final newline does not make an extra empty line.
-    Rows with ``is_data`` false are not input rows but keep every file visible
-    to the sink: the contract's header line, and the one row of an empty file.
-    When the first line is not the contract's header, every line of the file,
-    the first included, is data, to be quarantined as ``bad_header``.
+    Rows with ``is_data`` false are not input rows but keep every part visible
+    to the sink: the header line (a part after the first starts with a copy
+    of it), and the one row of an empty part. When the first line is not the
+    contract's header, every line of the file, the first included, is data, to
+    be quarantined as ``bad_header``.
     """
     content = F.col("content")
+    name = F.col("source_file")
     first_line = F.regexp_replace(F.substring_index(content, "\n", 1), f"^{BOM}|\r$", "")
     # A final newline does not make an extra line. Dropped as bytes: length()
     # and substring() of a string walk it character by character.
@@ -67,27 +88,55 @@ def split_lines(files: DataFrame) -> DataFrame:
         content.endswith("\n"),
         F.expr("cast(substring(cast(content as binary), 1, octet_length(content) - 1) as string)"),
     ).otherwise(content)
+    # a name that is not a part's (tests' in-memory frames): part 0, lines from 1
+    part = F.coalesce(F.regexp_extract(name, PART_PATTERN, 2).try_cast("int"), F.lit(0))
+    offset = F.coalesce(F.regexp_extract(name, PART_PATTERN, 3).try_cast("int"), F.lit(0))
+    columns = [
+        "source_file",
+        (first_line == F.lit(contract.CSV_HEADER)).alias("header_ok"),
+        (content == "").alias("_empty"),
+        part.alias("_part"),
+        offset.alias("_offset"),
+    ]
     # Per file, then the explode: Spark evaluates the other expressions of a
     # select with a generator once per generated row. posexplode_outer: split
     # never returns an empty array, and the plain posexplode makes the
     # optimizer add a filter that splits every file a second time.
-    lines = files.select(
-        "source_file",
-        (first_line == F.lit(contract.CSV_HEADER)).alias("header_ok"),
-        (content == "").alias("_empty"),
-        F.split(body, "\n", -1).alias("_lines"),
-    ).select(
-        "source_file", "header_ok", "_empty", F.posexplode_outer("_lines").alias("pos", "line")
-    )
+    if multiline:
+        framed = F.udf(_frame, _FRAMED)(
+            F.when(F.regexp_extract(name, PART_PATTERN, 4) == "m", body),
+            F.when(part > 0, F.lit(1)).otherwise(F.lit(0)),
+        )
+        lines = files.select(*columns, F.split(body, "\n", -1).alias("_split"), framed.alias("_f"))
+        lines = lines.select(
+            "source_file",
+            "header_ok",
+            "_empty",
+            "_part",
+            "_offset",
+            "_f.firsts",
+            F.posexplode_outer(F.coalesce("_f.records", "_split")).alias("_k", "line"),
+        ).withColumn("pos", F.coalesce(F.element_at("firsts", F.col("_k") + 1), F.col("_k")))
+    else:
+        lines = files.select(*columns, F.split(body, "\n", -1).alias("_lines")).select(
+            "source_file",
+            "header_ok",
+            "_empty",
+            "_part",
+            "_offset",
+            F.posexplode_outer("_lines").alias("pos", "line"),
+        )
     line = F.col("line")  # endswith + substring: a regular expression per line costs more
     line = F.when(line.endswith("\r"), F.expr("substring(line, 1, length(line) - 1)")).otherwise(
         line
     )
     line = F.when(F.col("pos") == 0, F.regexp_replace(line, f"^{BOM}", "")).otherwise(line)
-    is_data = ~F.col("_empty") & ~(F.col("header_ok") & (F.col("pos") == 0))
+    # the header, or a later part's copy of the first line, is not an input row
+    first = F.col("pos") == 0
+    is_data = ~F.col("_empty") & ~(first & (F.col("header_ok") | (F.col("_part") > 0)))
     return lines.select(
         "source_file",
-        (F.col("pos") + 1).cast("int").alias("line_number"),
+        (F.col("pos") + 1 + F.col("_offset")).cast("int").alias("line_number"),
         line.alias("line"),
         "header_ok",
         is_data.alias("is_data"),
@@ -253,9 +302,9 @@ def validate(lines: DataFrame) -> DataFrame:
     )
 
 
-def transform(files: DataFrame) -> DataFrame:
-    """The whole transformation: files -> validated lines."""
-    return validate(split_lines(files))
+def transform(files: DataFrame, multiline: bool = False) -> DataFrame:
+    """The whole transformation: parts -> validated records."""
+    return validate(split_lines(files, multiline))
 
 
 def for_sink(validated: DataFrame) -> DataFrame:

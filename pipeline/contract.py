@@ -77,6 +77,7 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("source_file", "text"),
     ("batch_id", "bigint"),
     ("ingested_at", "timestamptz"),
+    ("delivery_id", "text"),  # raw.ingestion_files; null on rows landed before the file ledger
 )
 
 # Reason codes written to raw.ecommerce_events_rejected.reasons. They are

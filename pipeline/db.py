@@ -59,6 +59,17 @@ def connection(role: str | None = None, **kwargs) -> Iterator[psycopg2.extension
         conn.close()
 
 
+# Every table the project owns in raw, for tests, benchmarks and the demo to empty.
+RAW_TABLES = (
+    "raw.ecommerce_events",
+    "raw.ecommerce_events_rejected",
+    "raw.ingestion_batches",
+    "raw.ingestion_file_parts",
+    "raw.ingestion_files",
+)
+TRUNCATE_RAW = "truncate " + ", ".join(RAW_TABLES)
+
+
 def ensure_database(name: str, retries: int = 0) -> None:
     """Create database ``name`` (as the administrator) unless it exists."""
     with connection(None, dbname="postgres", retries=retries) as conn:

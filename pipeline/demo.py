@@ -66,9 +66,7 @@ def reset(run: DemoRun) -> None:
     run.folder.mkdir(parents=True)
     if localdb.is_managed():
         with db.connection(None) as conn, conn.cursor() as cur:
-            cur.execute(
-                "truncate raw.ecommerce_events, raw.ecommerce_events_rejected, raw.ingestion_batches"
-            )
+            cur.execute(db.TRUNCATE_RAW)
             conn.commit()
         log.info("emptied the raw tables of the project-managed warehouse")
     else:

@@ -65,6 +65,11 @@ def archive_dir() -> Path:
     return _path_setting("ECOM_ARCHIVE_DIR", state_dir() / "archive")
 
 
+def quarantine_dir() -> Path:
+    """Where input files that cannot be read as CSV text are moved (ECOM_QUARANTINE_DIR)."""
+    return _path_setting("ECOM_QUARANTINE_DIR", state_dir() / "quarantine")
+
+
 def read_env_file(path: Path | None = None) -> dict[str, str]:
     """Parse a dotenv file: KEY=VALUE lines, '#' comments, optional quotes."""
     path = path or env_file()

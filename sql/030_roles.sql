@@ -39,6 +39,9 @@ revoke create on schema public from public;
 grant usage on schema raw to ecom_loader, ecom_transformer, ecom_auditor;
 grant insert on raw.ecommerce_events, raw.ecommerce_events_rejected, raw.ingestion_batches to ecom_loader;
 grant select on raw.ingestion_batches to ecom_loader;
+-- the file ledger: the loader claims files, then completes them with their last part
+grant select, insert, update on raw.ingestion_files to ecom_loader;
+grant select, insert on raw.ingestion_file_parts to ecom_loader;
 grant select on all tables in schema raw to ecom_transformer, ecom_auditor;
 
 -- staging and marts belong to the transformer, who (re)builds them.

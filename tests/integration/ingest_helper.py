@@ -1,9 +1,9 @@
 """Load a folder of event CSV files into the raw layer, for the dbt tests: with the real job.
 
 Runs the Spark Structured Streaming ingestion (``python -m ingestion --once``)
-over the folder, keeping the files in place and a checkpoint beside it, so a
-second call ingests only the files added since the first, exactly as the
-stream would.
+over the folder, with a checkpoint and an archive beside it: ingested files
+move to the archive, so a second call ingests only the files added since the
+first, exactly as the stream would.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ def ingest_csv_folder(input_dir: Path) -> None:
             str(input_dir),
             "--checkpoint-dir",
             str(checkpoint),
-            "--processed",
-            "keep",
+            "--archive-dir",
+            str(input_dir.parent / f"{input_dir.name}.archive"),
         ],
         cwd=REPO_ROOT,
         capture_output=True,

@@ -33,6 +33,10 @@ class Folders:
         return self.root / "archive"
 
     @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
     def manifest(self) -> Path:
         return self.root / "manifest.jsonl"
 
@@ -44,6 +48,8 @@ class Folders:
             str(self.checkpoint),
             "--archive-dir",
             str(self.archive),
+            "--quarantine-dir",
+            str(self.quarantine),
         ]
 
 
@@ -105,9 +111,7 @@ def query(statement: str, params: tuple = ()) -> list[tuple]:
 
 def reset_raw() -> None:
     with db.connection(None) as conn, conn.cursor() as cur:
-        cur.execute(
-            "truncate raw.ecommerce_events, raw.ecommerce_events_rejected, raw.ingestion_batches"
-        )
+        cur.execute(db.TRUNCATE_RAW)
         conn.commit()
 
 

@@ -126,9 +126,7 @@ def query(sql: str, role: str | None = None) -> list[tuple]:
 
 def truncate_raw() -> None:
     with db.connection() as conn, conn.cursor() as cur:
-        cur.execute(
-            "truncate raw.ecommerce_events, raw.ecommerce_events_rejected, raw.ingestion_batches"
-        )
+        cur.execute(db.TRUNCATE_RAW)
         conn.commit()
 
 

@@ -42,6 +42,9 @@ def _table_columns(table: str) -> list[tuple[str, str]]:
             continue
         name, rest = line.split(None, 1)
         columns.append((name, rest.split()[0]))
+    # columns added in place to an existing warehouse come after the original ones
+    added = rf"alter table {re.escape(table)} add column if not exists (\w+) (\w+)"
+    columns += re.findall(added, DDL, re.I)
     return columns
 
 
