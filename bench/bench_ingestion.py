@@ -156,7 +156,7 @@ def _steady(batches: list[dict]) -> float:
 
 
 def run_ours(data: Path) -> dict:
-    with tempfile.TemporaryDirectory() as state:
+    with tempfile.TemporaryDirectory(dir=support.BENCH_STATE) as state:
         wall, result, sampler = _measure(
             [
                 sys.executable,
@@ -164,11 +164,11 @@ def run_ours(data: Path) -> dict:
                 "ingestion",
                 "--once",
                 "--input-dir",
-                str(data),
+                str(support.linked_inputs(data, state)),
                 "--checkpoint-dir",
                 f"{state}/checkpoint",
                 "--processed",
-                "keep",
+                "delete",
                 "--max-files-per-trigger",
                 str(MAX_FILES),
             ],

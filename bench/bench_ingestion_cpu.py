@@ -148,7 +148,7 @@ def run_jdbc(data: Path) -> dict:
 
 
 def run_ours(data: Path, extra: list[str]) -> dict:
-    with tempfile.TemporaryDirectory() as state:
+    with tempfile.TemporaryDirectory(dir=support.BENCH_STATE) as state:
         wall, _, sampler = _measure(
             [
                 sys.executable,
@@ -156,11 +156,11 @@ def run_ours(data: Path, extra: list[str]) -> dict:
                 "ingestion",
                 "--once",
                 "--input-dir",
-                str(data),
+                str(support.linked_inputs(data, state)),
                 "--checkpoint-dir",
                 f"{state}/checkpoint",
                 "--processed",
-                "keep",
+                "delete",
                 "--max-files-per-trigger",
                 str(bi.MAX_FILES),
                 *extra,

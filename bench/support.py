@@ -8,6 +8,7 @@ otherwise, and keep their data in .warehouse/bench/data.
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,6 +33,19 @@ def isolated_warehouse() -> None:
 
     cli.configure_logging()
     localdb.up()
+
+
+def linked_inputs(data: Path, state: Path) -> Path:
+    """A fresh inputs folder holding ``data``'s files as hard links: the job moves
+    what it ingests out of its inputs folder, the data set stays whole."""
+    inputs = Path(state) / "inputs"
+    inputs.mkdir()
+    for path in sorted(data.glob("*.csv")):
+        try:
+            os.link(path, inputs / path.name)
+        except OSError:  # another file system
+            shutil.copy2(path, inputs / path.name)
+    return inputs
 
 
 def dataset(events: int, rows_per_file: int, seed: int, **generator_args: str) -> Path:

@@ -15,8 +15,8 @@ class CheckpointSpec:
 CHECKPOINTS: tuple[CheckpointSpec, ...] = (
     CheckpointSpec(
         "raw_layer",
-        "the landing table against the event contract; the ledger against raw",
-        ("raw.ecommerce_events", "raw.ingestion_batches"),
+        "the landing table against the event contract; the batch and file ledgers against raw",
+        ("raw.ecommerce_events", "raw.ingestion_batches", "raw.ingestion_files"),
     ),
     CheckpointSpec(
         "staging_layer",

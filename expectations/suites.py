@@ -71,7 +71,12 @@ def raw_ecommerce_events() -> list[gxe.Expectation]:
             gxe.ExpectColumnTypeToBe(column=name, type_=REFLECTED_TYPES[sql_type])
             for name, sql_type in columns
         ),
-        *(gxe.ExpectColumnValuesToNotBeNull(column=name) for name, _ in columns),
+        # delivery_id: null on rows landed before the file ledger existed
+        *(
+            gxe.ExpectColumnValuesToNotBeNull(column=name)
+            for name, _ in columns
+            if name != "delivery_id"
+        ),
         gxe.ExpectColumnValuesToBeInSet(column="event_type", value_set=list(contract.EVENT_TYPES)),
         gxe.ExpectColumnValuesToBeBetween(column="user_id", min_value=1),
         gxe.ExpectColumnValuesToBeBetween(column="product_id", min_value=1),
@@ -119,6 +124,83 @@ def raw_ingestion_batches() -> list[gxe.Expectation]:
             "The rows in raw.ecommerce_events_rejected per batch_id equal the ledger's rows_rejected.",
         ),
     ]
+
+
+def raw_ingestion_files() -> list[gxe.Expectation]:
+    """The file ledger: each delivered file accounts for its rows, and raw agrees with it."""
+    return [
+        gxe.ExpectColumnValuesToBeInSet(
+            column="status", value_set=["claimed", "loaded", "quarantined"]
+        ),
+        gxe.UnexpectedRowsExpectation(
+            description="A quarantined file says why.",
+            unexpected_rows_query=_sql("""
+                select delivery_id, source_file
+                from {batch}
+                where status = 'quarantined' and reason is null
+            """),
+        ),
+        gxe.UnexpectedRowsExpectation(
+            description="Every loaded file accounts for each row it held: rows_in = rows_loaded + rows_rejected, summed over its parts.",
+            unexpected_rows_query=_sql("""
+                with parts as (
+                    select delivery_id, count(*) as parts, sum(rows_in) as rows_in,
+                        sum(rows_loaded) as rows_loaded, sum(rows_rejected) as rows_rejected
+                    from raw.ingestion_file_parts
+                    group by delivery_id
+                )
+                select files.delivery_id, files.source_file, files.rows_in, files.rows_loaded,
+                    files.rows_rejected, parts.parts as parts_committed
+                from {batch} as files
+                left join parts on parts.delivery_id = files.delivery_id
+                where files.status = 'loaded' and (
+                    files.rows_in is distinct from files.rows_loaded + files.rows_rejected
+                    or (files.parts > 0 and (
+                        parts.parts is distinct from files.parts
+                        or parts.rows_in is distinct from files.rows_in
+                        or parts.rows_loaded is distinct from files.rows_loaded
+                        or parts.rows_rejected is distinct from files.rows_rejected)))
+            """),
+        ),
+        _delivery_matches(
+            "rows_loaded",
+            "raw.ecommerce_events",
+            "The rows in raw.ecommerce_events per delivery equal its committed parts' rows_loaded.",
+        ),
+        _delivery_matches(
+            "rows_rejected",
+            "raw.ecommerce_events_rejected",
+            "The rows in raw.ecommerce_events_rejected per delivery equal its committed parts' rows_rejected.",
+        ),
+    ]
+
+
+def _delivery_matches(ledger_column: str, table: str, description: str) -> gxe.Expectation:
+    # Parts commit with their rows, so this holds for files still in flight too.
+    return gxe.UnexpectedRowsExpectation(
+        description=description,
+        unexpected_rows_query=_sql(f"""
+            with ledger as (
+                select parts.delivery_id, sum(parts.{ledger_column}) as ledger_{ledger_column}
+                from {{batch}} as files
+                join raw.ingestion_file_parts as parts on parts.delivery_id = files.delivery_id
+                group by parts.delivery_id
+            ),
+            landed as (
+                select delivery_id, count(*) as rows_in_table
+                from {table}
+                where delivery_id is not null
+                group by delivery_id
+            )
+            select
+                coalesce(ledger.delivery_id, landed.delivery_id) as delivery_id,
+                coalesce(ledger.ledger_{ledger_column}, 0) as ledger_{ledger_column},
+                coalesce(landed.rows_in_table, 0) as rows_in_{table.split(".")[1]}
+            from ledger
+            full outer join landed on ledger.delivery_id = landed.delivery_id
+            where coalesce(ledger.ledger_{ledger_column}, 0) <> coalesce(landed.rows_in_table, 0)
+        """),
+    )
 
 
 def _ledger_matches(ledger_column: str, table: str, description: str) -> gxe.Expectation:
@@ -329,6 +411,7 @@ def dim_users() -> list[gxe.Expectation]:
 SUITES: dict[str, Callable[[], list[gxe.Expectation]]] = {
     "raw.ecommerce_events": raw_ecommerce_events,
     "raw.ingestion_batches": raw_ingestion_batches,
+    "raw.ingestion_files": raw_ingestion_files,
     STAGED_EVENTS: staging_events,
     "marts.revenue_by_product": revenue_by_product,
     "marts.conversion_rate_by_product": conversion_rate_by_product,

@@ -121,8 +121,6 @@ def test_ingestion_on_a_standalone_cluster_is_exact(warehouse, spark_cluster, tm
         url,
         "--max-files-per-trigger",
         "4",
-        "--processed",
-        "keep",
         "--conf",
         "spark.executor.memory=512m",
     )
