@@ -82,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     parser.add_argument(
+        "--part-mb",
+        type=float,
+        default=float(env("ECOM_PART_MB", "8")),
+        metavar="MB",
+        help="a file bigger than this is handed to Spark in parts of at most this size, cut "
+        "between records: memory stays bounded whatever the file's size (default: %(default)s)",
+    )
+    parser.add_argument(
         "--processed",
         choices=("archive", "delete"),
         default=env("ECOM_PROCESSED_FILES", "archive"),
@@ -150,16 +158,19 @@ def main() -> int:
     if args.command == "status":
         print(status.report(args.input_dir, args.checkpoint_dir))
         return 0
-    if args.trigger < 0 or args.max_files_per_trigger < 1 or args.settle_seconds < 0:
+    if args.trigger < 0 or args.settle_seconds < 0 or args.part_mb <= 0:
         raise settings.SettingsError(
-            "--trigger and --settle-seconds must be >= 0 and --max-files-per-trigger >= 1"
+            "--trigger and --settle-seconds must be >= 0 and --part-mb > 0"
         )
+    if args.max_files_per_trigger < 1:
+        raise settings.SettingsError("--max-files-per-trigger must be >= 1")
     config = job.JobConfig(
         input_dir=args.input_dir,
         checkpoint_dir=args.checkpoint_dir,
         archive_dir=args.archive_dir,
         quarantine_dir=args.quarantine_dir,
         settle_seconds=args.settle_seconds,
+        part_bytes=max(1, int(args.part_mb * (1 << 20))),
         master=args.master,
         trigger_seconds=args.trigger,
         once=args.once,

@@ -101,8 +101,7 @@ def test_random_records_frame_as_the_csv_module_reads_them():
     rng = random.Random(7)
     for _ in range(300):
         rows = [
-            ",".join(_random_field(rng) for _ in contract.FIELDS)
-            for _ in range(rng.randint(1, 12))
+            ",".join(_random_field(rng) for _ in contract.FIELDS) for _ in range(rng.randint(1, 12))
         ]
         text = "\n".join(rows)
         assert records.frame(text)[0] == _csv_module_records(text) == rows
