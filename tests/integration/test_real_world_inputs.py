@@ -1,0 +1,299 @@
+"""Files shaped as real users and tools make them, dropped into a continuously running stream.
+
+One stream runs for the whole module (``python -m ingestion``, not ``--once``:
+Spark's file tracking behaves differently across micro-batches), with a
+settle time of 1 s and parts of 64 KiB, so that ordinary test files are cut
+into several parts. Each test delivers files the way people do (a rename, a
+plain copy written in two steps, an old mtime, the same name twice, RFC 4180
+quoting, files that are not CSV text at all) and checks every row ends up
+exactly once, loaded or quarantined, under the name as given.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pipeline import contract, db
+
+from .streaming import Folders, python_module, query, reset_raw, start_stream
+
+pytestmark = pytest.mark.integration
+
+PART_MB = str(64 / 1024)
+NAMES = [
+    "events-2026-11-25T12:00:00Z.csv",
+    "spring sale 2026.csv",
+    "100% real #1.csv",
+    'it\'s "quoted".csv',
+    "{braces} and [brackets].csv",
+    "a,b,c.csv",
+    "café ünïcödé 東京.csv",
+]
+
+
+def event(i: int, product_name: str = "Desk Lamp", **overrides: str) -> list[str]:
+    values = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "view",
+        "user_id": str(i + 1),
+        "user_name": "Ada Lovelace",
+        "product_id": str(i % 50 + 1),
+        "product_name": product_name,
+        "category": "Home",
+        "price": "12.50",
+        "quantity": "1",
+        "event_time": "2026-11-25T10:15:00Z",
+        "session_id": f"s-{i}",
+    }
+    values.update(overrides)
+    return [values[name] for name in contract.FIELD_NAMES]
+
+
+def csv_text(rows: list[list[str]], newline: str = "\n") -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator=newline)
+    writer.writerow(contract.FIELD_NAMES)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def stream(warehouse, tmp_path_factory):
+    reset_raw()
+    folders = Folders(tmp_path_factory.mktemp("real-world"))
+    folders.inputs.mkdir(parents=True)
+    outside = folders.root / "outside"  # where files are written before a rename
+    outside.mkdir()
+    log_path = folders.root / "stream.log"
+    process = start_stream(
+        folders, "--settle-seconds", "1", "--part-mb", PART_MB, log_path=log_path
+    )
+    yield folders, outside, process, log_path
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=120)
+
+
+def deliver(stream, name: str, content: str | bytes) -> Path:
+    """Write ``content`` outside the inputs folder, then rename it in (atomic)."""
+    folders, outside, _, _ = stream
+    staging = outside / uuid.uuid4().hex
+    data = content.encode() if isinstance(content, str) else content
+    staging.write_bytes(data)
+    target = folders.inputs / name
+    os.rename(staging, target)
+    return target
+
+
+def wait_for(predicate, stream, what: str, timeout: float = 90.0):
+    _, _, process, log_path = stream
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if process.poll() is not None:
+            pytest.fail(f"the stream exited:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}:\n{log_path.read_text()[-3000:]}")
+
+
+def deliveries(name: str) -> list[tuple]:
+    return query(
+        "select delivery_id, status, rows_in, rows_loaded, rows_rejected, reason, parts "
+        "from raw.ingestion_files where source_file = %s order by claimed_at",
+        (name,),
+    )
+
+
+def loaded_files(name: str, count: int = 1) -> list[tuple]:
+    done = [d for d in deliveries(name) if d[1] in ("loaded", "quarantined")]
+    return done if len(done) >= count else []
+
+
+def test_any_legal_name_is_loaded_once_under_that_name(stream):
+    folders = stream[0]
+    rows = {name: [event(i) for i in range(300 + k)] for k, name in enumerate(NAMES)}
+    for name, content in rows.items():
+        deliver(stream, name, csv_text(content))
+    for name, content in rows.items():
+        (delivery,) = wait_for(lambda n=name: loaded_files(n), stream, name)
+        assert delivery[1:5] == ("loaded", len(content), len(content), 0), name
+        ids = query(
+            "select event_id::text from raw.ecommerce_events where source_file = %s", (name,)
+        )
+        assert sorted(i for (i,) in ids) == sorted(r[0] for r in content), name
+        assert (folders.archive / name).is_file(), f"{name} is archived under its name"
+    assert not list(folders.inputs.iterdir())
+
+
+@pytest.mark.parametrize("age_days", [-400, -30, 3650])
+def test_any_modification_time_is_ingested(stream, age_days):
+    name = f"backfill-{age_days}.csv"
+    content = [event(i) for i in range(120)]
+    _, outside, _, _ = stream
+    staging = outside / name
+    staging.write_text(csv_text(content))
+    moment = time.time() + age_days * 86400
+    os.utime(staging, (moment, moment))  # cp -p / rsync -t of an old (or future) export
+    shutil.move(staging, stream[0].inputs / name)
+    (delivery,) = wait_for(lambda: loaded_files(name), stream, name)
+    assert delivery[1:4] == ("loaded", 120, 120)
+
+
+def test_a_file_written_in_two_steps_is_read_once_whole(stream):
+    folders = stream[0]
+    name = "plain copy.csv"
+    text = csv_text([event(i) for i in range(2000)])
+    half = len(text) // 2
+    with open(folders.inputs / name, "w") as out:  # straight into the folder, like cp
+        out.write(text[:half])
+        out.flush()
+        time.sleep(3.0)  # longer than the settle time and many triggers
+        assert not deliveries(name), "claimed while its writer still had it open"
+        out.write(text[half:])
+    (delivery,) = wait_for(lambda: loaded_files(name), stream, name)
+    assert delivery[1:5] == ("loaded", 2000, 2000, 0)
+
+
+def test_a_redelivered_name_is_a_new_delivery(stream):
+    name = "daily-export.csv"
+    first = [event(i) for i in range(50)]
+    deliver(stream, name, csv_text(first))
+    wait_for(lambda: loaded_files(name), stream, "first delivery")
+    corrected = first[:40] + [event(i) for i in range(50, 60)]
+    deliver(stream, name, csv_text(corrected))
+    both = wait_for(lambda: loaded_files(name, 2), stream, "second delivery")
+    assert [d[1:4] for d in both] == [("loaded", 50, 50), ("loaded", 50, 50)]
+    assert both[0][0] != both[1][0]
+    assert query("select count(*) from raw.ecommerce_events where source_file = %s", (name,)) == [
+        (100,)
+    ]
+    archived = sorted(p.name for p in stream[0].archive.glob("daily-export*"))
+    assert archived == ["daily-export.1.csv", "daily-export.csv"]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_rfc4180_records_are_one_row_with_their_exact_values(stream, newline):
+    names = [
+        "Desk\nLamp",
+        'The "Big" One',
+        "Hall Dumbbell, Black",
+        'multi\nline, with "quotes"\nand more',
+        "plain",
+        "crlf\r\ninside",
+    ]
+    rows = [event(i, product_name=names[i % len(names)]) for i in range(600)]
+    rows.insert(300, event(999, price="-1"))  # one bad row after the multi-line ones
+    name = f"rfc4180-{len(newline)}.csv"
+    deliver(stream, name, csv_text(rows, newline))
+    (delivery,) = wait_for(lambda: loaded_files(name), stream, name)
+    assert delivery[1:5] == ("loaded", 601, 600, 1)
+    assert delivery[6] > 1, "the file was cut into parts"
+    loaded = dict(
+        query(
+            "select event_id::text, product_name from raw.ecommerce_events where source_file = %s",
+            (name,),
+        )
+    )
+    assert loaded == {r[0]: r[5] for r in rows if r[7] != "-1"}
+    # the reject's line number is the (\n-ended) line its record starts on in the file
+    lines = csv_text(rows, newline).split("\n")
+    bad = next(n for n, line in enumerate(lines, start=1) if ",-1," in line)
+    assert query(
+        "select line_number, reasons from raw.ecommerce_events_rejected where source_file = %s",
+        (name,),
+    ) == [(bad, ["invalid_price"])]
+
+
+def test_files_that_are_not_csv_text_are_quarantined_and_the_stream_goes_on(stream):
+    folders = stream[0]
+    text = csv_text([event(i) for i in range(20)])
+    deliver(stream, "export.csv.gz.csv", gzip.compress(text.encode()))
+    deliver(stream, "excel utf16.csv", text.encode("utf-16"))
+    os.symlink(folders.root / "nowhere.csv", folders.inputs / "dangling.csv")
+    bad_name = os.fsdecode(b"latin1-\xe9t\xe9.csv")
+    deliver(stream, bad_name, text)
+    expected = {
+        "export.csv.gz.csv": "gzip-compressed",
+        "excel utf16.csv": "UTF-16",
+        "dangling.csv": "cannot be read",
+        "latin1-\\xe9t\\xe9.csv": "not valid UTF-8",
+    }
+    for name, reason in expected.items():
+        (delivery,) = wait_for(lambda n=name: loaded_files(n), stream, name)
+        assert delivery[1] == "quarantined" and reason in delivery[5], (name, delivery)
+    assert sorted(os.listdir(folders.quarantine)) == sorted(
+        ["export.csv.gz.csv", "excel utf16.csv", "dangling.csv", bad_name]
+    )
+    deliver(stream, "after the bad ones.csv", text)
+    (delivery,) = wait_for(lambda: loaded_files("after the bad ones.csv"), stream, "next file")
+    assert delivery[1:4] == ("loaded", 20, 20)
+    mart_reasons = query(
+        "select count(*) from raw.ingestion_files where status = 'quarantined' and reason <> ''"
+    )
+    assert mart_reasons == [(4,)]
+
+
+def test_every_row_of_every_delivery_reconciles(stream):
+    """The file ledger against raw, delivery by delivery (what the raw checkpoint checks)."""
+    mismatches = query(
+        """
+        select files.delivery_id, files.source_file
+        from raw.ingestion_files as files
+        left join (select delivery_id, count(*) as n from raw.ecommerce_events
+                   group by delivery_id) as events using (delivery_id)
+        left join (select delivery_id, count(*) as n from raw.ecommerce_events_rejected
+                   group by delivery_id) as rejects using (delivery_id)
+        where files.status = 'loaded'
+          and (files.rows_loaded <> coalesce(events.n, 0)
+               or files.rows_rejected <> coalesce(rejects.n, 0))
+        """
+    )
+    assert mismatches == []
+    assert query("select count(*) from raw.ingestion_files where status = 'claimed'") == [(0,)]
+
+
+def test_when_the_job_stops_its_last_line_names_the_cause(warehouse, tmp_path):
+    """A batch that cannot commit (the loader lost a grant) stops the job with that cause."""
+    folders = Folders(tmp_path)
+    folders.inputs.mkdir(parents=True)
+    (folders.inputs / "orders 2026-11-25T12:00:00Z.csv").write_text(
+        csv_text([event(i) for i in range(10)])
+    )
+    with db.connection(None) as conn, conn.cursor() as cur:
+        cur.execute("revoke insert on raw.ingestion_file_parts from ecom_loader")
+        conn.commit()
+    try:
+        result = subprocess.run(
+            [
+                *python_module("ingestion", "--once"),
+                *folders.ingestion_args(),
+                "--db-retry-seconds",
+                "0",
+            ],
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        with db.connection(None) as conn, conn.cursor() as cur:
+            cur.execute("grant insert on raw.ingestion_file_parts to ecom_loader")
+            conn.commit()
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert "permission denied for table ingestion_file_parts" in last, last
+    assert "orders 2026-11-25T12:00:00Z.csv" in last, last
+    assert "Python Proxy" not in last and "Traceback" not in last, last
