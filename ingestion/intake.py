@@ -7,12 +7,12 @@ inputs folder. The intake does:
 
 1. **Waits for complete files.** A file renamed into the folder, or closed by
    its writer, is complete at once (Linux inotify: IN_MOVED_TO,
-   IN_CLOSE_WRITE). A file the kernel says nothing about (there before the
-   job started, written over a network mount, or no inotify on this system)
-   is complete once its size and mtime have not changed for
-   ``settle_seconds``; one that inotify saw being written is waited on until
-   it is closed, or until it has settled and no process holds it open for
-   writing.
+   IN_CLOSE_WRITE). One inotify saw being written is waited on until it is
+   closed (or has settled and no process holds it open for writing: a hard
+   link, say). A file the kernel said nothing about (there before the job
+   started) is complete if no process holds it open for writing, on a local
+   file system; on a network mount, or without inotify (macOS, other
+   systems), once its size and mtime have not changed for ``settle_seconds``.
 2. **Claims it** under a new delivery id: a sidecar with the name exactly as
    given, then a rename into ``claimed/``. A name delivered again is a new
    delivery.
@@ -121,9 +121,9 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def open_for_writing(path: Path) -> bool:
-    """Whether a process this user can see holds ``path`` open for writing (Linux /proc)."""
-    target = str(path)
+def paths_open_for_writing() -> set[str]:
+    """The paths that processes this user can see hold open for writing (Linux /proc)."""
+    found = set()
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -134,15 +134,51 @@ def open_for_writing(path: Path) -> bool:
             continue
         for fd in fds:
             try:
-                if os.readlink(f"{fd_dir}/{fd}") != target:
-                    continue
+                target = os.readlink(f"{fd_dir}/{fd}")
+                if not target.startswith("/"):
+                    continue  # sockets, pipes
                 with open(f"/proc/{pid}/fdinfo/{fd}") as info:
-                    flags = int(info.readline().split()[1], 8)
-            except (OSError, ValueError, IndexError):
+                    fields = dict(line.split(":", 1) for line in info if ":" in line)
+                flags = int(fields["flags"].strip(), 8)
+            except (OSError, ValueError, KeyError):
                 continue
             if flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR):
-                return True
-    return False
+                found.add(target)
+    return found
+
+
+# File systems whose writers are all on this machine, so that /proc shows them.
+_LOCAL_FILE_SYSTEMS = {
+    "ext2",
+    "ext3",
+    "ext4",
+    "xfs",
+    "btrfs",
+    "zfs",
+    "f2fs",
+    "tmpfs",
+    "overlay",
+    "ramfs",
+}
+
+
+def local_file_system(path: Path) -> bool:
+    """Whether ``path`` is on a local file system (Linux /proc/self/mounts), not a network one."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return False
+    target = str(path.resolve())
+    best, kind = "", ""
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[2]
+    return kind in _LOCAL_FILE_SYSTEMS
 
 
 class _Inotify:
@@ -235,6 +271,8 @@ class Intake:
         self._lock = threading.Lock()
         self._conn = None
         self._inotify: _Inotify | None = None
+        self._local = False
+        self._writers: set[str] | None = None
         self.claimed = 0
         self.quarantined = 0
 
@@ -242,6 +280,8 @@ class Intake:
 
     def start_watching(self) -> None:
         self._inotify = _Inotify.create(self.input_dir)
+        # Where the kernel sees every writer, a file nobody holds open is complete.
+        self._local = self._inotify is not None and local_file_system(self.input_dir)
 
     def run(self, stop: threading.Event) -> None:
         """Claim files until ``stop`` is set (the intake thread)."""
@@ -322,6 +362,7 @@ class Intake:
         now = time.monotonic()
         present = set()
         ready = []
+        self._writers = None  # one /proc scan per step, when needed
         with os.scandir(self.input_dir) as entries:
             for entry in entries:
                 if not is_input_name(entry.name):
@@ -352,10 +393,19 @@ class Intake:
             return True
         settled = now - seen.since >= self.settle_seconds
         if seen.kernel == "writing":
-            return settled and not open_for_writing(self.input_dir / name)
-        # Nothing heard: settled since first seen, or last modified long enough ago.
+            return settled and not self._open_for_writing(name)
+        # Nothing heard (there before the job watched, or a network mount): on a
+        # local file system, nobody has it open for writing; elsewhere, settled
+        # since first seen, or last modified long enough ago.
+        if self._local:
+            return not self._open_for_writing(name)
         age = time.time() - seen.mtime_ns / 1e9
         return settled or age >= self.settle_seconds
+
+    def _open_for_writing(self, name: str) -> bool:
+        if self._writers is None:
+            self._writers = paths_open_for_writing()
+        return str((self.input_dir / name).resolve()) in self._writers
 
     # -- claiming -----------------------------------------------------------------
 

@@ -297,3 +297,30 @@ def test_when_the_job_stops_its_last_line_names_the_cause(warehouse, tmp_path):
     assert "permission denied for table ingestion_file_parts" in last, last
     assert "orders 2026-11-25T12:00:00Z.csv" in last, last
     assert "Python Proxy" not in last and "Traceback" not in last, last
+
+
+def test_once_waits_for_a_file_still_open_for_writing(warehouse, tmp_path):
+    """A file already there when the job starts, its writer still busy: read only when done."""
+    folders = Folders(tmp_path)
+    folders.inputs.mkdir(parents=True)
+    name = "still being written.csv"
+    text = csv_text([event(i) for i in range(500)])
+    log_path = tmp_path / "once.log"
+    with open(folders.inputs / name, "w") as out:
+        out.write(text[: len(text) // 3])
+        out.flush()
+        process = start_stream(folders, "--once", log_path=log_path)
+        try:
+            deadline = time.monotonic() + 120
+            while " up in " not in log_path.read_text() and time.monotonic() < deadline:
+                assert process.poll() is None, log_path.read_text()[-3000:]
+                time.sleep(0.2)
+            time.sleep(2.0)
+            assert not deliveries(name), "claimed while its writer still had it open"
+            out.write(text[len(text) // 3 :])
+        except BaseException:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    assert process.wait(timeout=300) == 0, log_path.read_text()[-3000:]
+    (delivery,) = deliveries(name)
+    assert delivery[1:5] == ("loaded", 500, 500, 0)

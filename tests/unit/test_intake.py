@@ -1,0 +1,79 @@
+"""The intake's pure pieces: names, parts, sniffing, who holds a file open (no services)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+
+import pytest
+
+from ingestion import intake
+
+
+@pytest.mark.parametrize(
+    ("name", "taken"),
+    [
+        ("events.csv", True),
+        ("EXPORT.CSV", True),
+        ("events-2026-11-25T12:00:00Z.csv", True),
+        (".events.csv.Xa12", False),  # rsync's temporary file
+        (".hidden.csv", False),
+        ("events.csv.tmp", False),
+        ("notes.txt", False),
+    ],
+)
+def test_input_names(name, taken):
+    assert intake.is_input_name(name) is taken
+
+
+def test_a_part_name_round_trips():
+    delivery = intake.new_delivery_id()
+    name = intake.part_name(delivery, 3, 120345, True)
+    assert intake.Part.parse(name) == intake.Part(delivery, 3, 120345, True)
+    assert intake.Part.parse("events.csv") is None
+
+
+@pytest.mark.parametrize(
+    ("head", "reason"),
+    [
+        (gzip.compress(b"event_id\n"), "gzip"),
+        ("event_id,x\n".encode("utf-16"), "UTF-16"),
+        (b"PK\x03\x04rest", "zip"),
+        (b"\x00" * 100 + b"abc", "binary"),
+    ],
+)
+def test_files_that_are_not_csv_text(head, reason):
+    assert reason in intake.sniff(head)
+
+
+def test_csv_text_with_a_stray_nul_is_left_to_the_line_checks():
+    assert intake.sniff(b"event_id,a\n" * 100 + b"bad\x00line\n") is None
+    assert intake.sniff(b"") is None
+
+
+def test_names_that_are_not_utf8_are_shown_escaped():
+    assert intake.display_name(os.fsdecode(b"caf\xe9.csv")) == "caf\\xe9.csv"
+    assert intake.display_name("café.csv") == "café.csv"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_a_file_held_open_for_writing_is_seen(tmp_path):
+    path = tmp_path / "held.csv"
+    with open(path, "w") as out:
+        out.write("x" * 1000)  # a position past 7: fdinfo's first line is pos, not flags
+        out.flush()
+        assert str(path.resolve()) in intake.paths_open_for_writing()
+    assert str(path.resolve()) not in intake.paths_open_for_writing()
+    with open(path) as reader:
+        reader.read()
+        assert str(path.resolve()) not in intake.paths_open_for_writing()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_local_file_system():
+    from pathlib import Path
+
+    assert intake.local_file_system(Path("/proc/self")) is False  # proc: not where files land
+    if Path("/dev/shm").is_dir():
+        assert intake.local_file_system(Path("/dev/shm")) is True  # tmpfs
