@@ -75,6 +75,17 @@ _UTF16_32 = {
 }
 
 
+def in_flight(checkpoint_dir: Path) -> list[str]:
+    """The names (as given) of the files a job with this checkpoint claimed and has not
+    loaded yet: they left the inputs folder and wait in the checkpoint's intake/."""
+    names = []
+    for sidecar in sorted((checkpoint_dir / "intake" / "claimed").glob("*.json")):
+        value = _read_json(sidecar)
+        if value is not None:
+            names.append(display_name(value["name"]))
+    return names
+
+
 def is_input_name(name: str) -> bool:
     """A file the intake takes: ``*.csv`` (any case), not hidden (rsync's temporaries)."""
     return name.lower().endswith(".csv") and not name.startswith(".")
@@ -318,12 +329,7 @@ class Intake:
 
     def in_flight_names(self) -> list[str]:
         """The names (as given) of the files claimed and not yet loaded."""
-        names = []
-        for sidecar in sorted(self.claimed_dir.glob("*.json")):
-            value = _read_json(sidecar)
-            if value is not None:
-                names.append(display_name(value["name"]))
-        return names
+        return in_flight(self.claimed_dir.parent.parent)
 
     def waiting(self) -> int:
         """Files in the inputs folder not claimed yet."""

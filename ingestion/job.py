@@ -133,7 +133,7 @@ def _intake(config: JobConfig) -> Intake:
     quarantine = config.quarantine_dir or config.archive_dir.parent / "quarantine"
     return Intake(
         config.input_dir,
-        config.checkpoint_dir / "intake",
+        config.checkpoint_dir / "intake",  # ingestion.intake.in_flight reads it there
         config.archive_dir,
         quarantine,
         processed=config.processed,

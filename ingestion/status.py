@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ingestion.intake import in_flight, is_input_name
 from pipeline import db
 
 
 def report(input_dir: Path, checkpoint_dir: Path, last: int = 10) -> str:
-    waiting = sorted(input_dir.glob("*.csv")) if input_dir.is_dir() else []
+    waiting = (
+        [p for p in input_dir.iterdir() if is_input_name(p.name)] if input_dir.is_dir() else []
+    )
+    claimed = len(in_flight(checkpoint_dir))
     commits = checkpoint_dir / "commits"
     committed = (
         [int(p.name) for p in commits.iterdir() if p.name.isdigit()] if commits.is_dir() else []
     )
     lines = [
-        f"inputs folder   {input_dir}: {len(waiting)} file(s) waiting",
+        f"inputs folder   {input_dir}: {len(waiting)} file(s) waiting, {claimed} in flight",
         f"checkpoint      {checkpoint_dir}: "
         + (f"last committed batch {max(committed)}" if committed else "no batch committed yet"),
     ]
@@ -30,6 +34,23 @@ def report(input_dir: Path, checkpoint_dir: Path, last: int = 10) -> str:
             if batches
             else "ledger totals   no batch yet"
         )
+        cur.execute(
+            "select count(*) filter (where status = 'loaded'), "
+            "coalesce(sum(rows_in) filter (where status = 'loaded'), 0), "
+            "count(*) filter (where status = 'quarantined'), "
+            "count(*) filter (where status = 'claimed') from raw.ingestion_files"
+        )
+        files_loaded, file_rows, files_quarantined, files_claimed = cur.fetchone()
+        lines.append(
+            f"file ledger     {files_loaded} files loaded ({file_rows} rows), "
+            f"{files_claimed} in flight, {files_quarantined} quarantined as unreadable"
+        )
+        cur.execute(
+            "select source_file, reason, claimed_at from raw.ingestion_files "
+            "where status = 'quarantined' order by claimed_at desc limit 5"
+        )
+        for name, reason, at in cur.fetchall():
+            lines.append(f"  quarantined   {at:%Y-%m-%d %H:%M:%S} {name}: {reason}")
         cur.execute(
             "select stream_name, batch_id, cardinality(files), rows_in, rows_loaded, rows_rejected, "
             "committed_at, extract(epoch from committed_at - started_at) "

@@ -396,10 +396,14 @@ def _freshness(started_at: datetime) -> float | None:
 
 
 def _waiting_files(input_dir: Path) -> int:
+    """Files not loaded yet: in the inputs folder, or claimed by the stream and in flight."""
+    from ingestion.intake import in_flight, is_input_name
+
     try:
-        return sum(1 for _ in input_dir.glob("*.csv"))
+        waiting = sum(1 for path in input_dir.iterdir() if is_input_name(path.name))
     except OSError:
-        return 0
+        waiting = 0
+    return waiting + len(in_flight(settings.checkpoint_dir()))
 
 
 def _plural(count: int, word: str) -> str:
@@ -539,7 +543,7 @@ class Live:
             "",
             f"live: {seconds:.0f}s, {len(t.dbt_seconds)} dbt cycles; generated {t.generated:,} events, "
             f"loaded {t.loaded:,} rows, quarantined {t.rejected:,}; "
-            f"{_plural(_waiting_files(self.input_dir), 'file')} left in {self.input_dir} for the next run",
+            f"{_plural(_waiting_files(self.input_dir), 'file')} left for the next run (in {self.input_dir} or in flight)",
         ]
         if t.freshness:
             lines.append(

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from ingestion import intake
 from pipeline import settings
 
 from .streaming import REPO_ROOT, query, reset_raw
@@ -107,9 +108,12 @@ def test_every_generated_row_is_loaded_or_quarantined_once(live):
     assert summary, output[-2000:]
     said_generated, loaded, rejected, left = (int(g.replace(",", "")) for g in summary.groups())
     assert said_generated == generated > 0
-    assert left == len(list((folder / "inputs").glob("*.csv")))
+    in_flight = set(intake.in_flight(folder / "checkpoint"))  # claimed, not loaded yet
+    assert left == len(list((folder / "inputs").glob("*.csv"))) + len(in_flight)
     waiting = sum(
-        entry["rows"] for entry in entries if (folder / "inputs" / entry["file"]).exists()
+        entry["rows"]
+        for entry in entries
+        if (folder / "inputs" / entry["file"]).exists() or entry["file"] in in_flight
     )
     files = [entry["file"] for entry in entries]
     in_raw = query(

@@ -1,0 +1,129 @@
+"""One big file (an hourly export), side by side with psql \\copy of the same file.
+
+    .venv/bin/python bench/bench_bigfile.py [--rows 1000000] [--runs 3]
+
+(a) psql \\copy of the file into a scratch table with the contract's columns,
+    no validation;
+(b) ours: `python -m ingestion --once` on the same file, which the intake
+    hands to Spark in parts of --part-mb (8 MB), cut between records: the
+    whole file validated, loaded or quarantined, with its ledger rows.
+
+Prints wall time, rows/s and peak RSS (JVM and the rest of the process tree)
+per path, medians of --runs, and ours relative to psql. It prints figures and
+never passes or fails on time. Runs on its own PostgreSQL (see support.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_ingestion as bi  # noqa: E402
+import support  # noqa: E402
+
+
+def run_ours(data: Path) -> dict:
+    with tempfile.TemporaryDirectory(dir=support.BENCH_STATE) as state:
+        wall, result, sampler = bi._measure(
+            [
+                sys.executable,
+                "-m",
+                "ingestion",
+                "--once",
+                "--input-dir",
+                str(support.linked_inputs(data, state)),
+                "--checkpoint-dir",
+                f"{state}/checkpoint",
+                "--processed",
+                "delete",
+            ],
+            dict(os.environ),
+        )
+    ((rows, parts, status, load),) = bi._admin_sql(
+        "select coalesce(sum(rows_in), 0), coalesce(sum(parts), 0), string_agg(status, ','), "
+        "extract(epoch from max(completed_at) - min(claimed_at)) from raw.ingestion_files"
+    )
+    return {
+        "wall": wall,
+        "rows": int(rows),
+        "parts": int(parts),
+        "status": status,
+        "claim_to_loaded": float(load or 0),
+        "jvm_mb": sampler.peak_jvm_mb,
+        "py_mb": sampler.peak_python_mb,
+        "total_mb": sampler.peak_total_mb,
+        "log": [line for line in result.stderr.splitlines() if "stopped:" in line][-1:],
+    }
+
+
+def run_copy(data: Path) -> dict:
+    result = bi.run_copy(sorted(data.glob("*.csv")))
+    result["total_mb"] = result["py_mb"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    support.isolated_warehouse()
+    data = support.dataset(args.rows, args.rows, seed=43)
+    (size,) = [path.stat().st_size for path in data.glob("*.csv")]
+    bi.prepare_tables()
+    results: dict[str, list[dict]] = {"a": [], "b": []}
+    for run in range(1, args.runs + 1):
+        for key, label, fn in (
+            ("a", "psql \\copy", lambda: run_copy(data)),
+            ("b", "ours", lambda: run_ours(data)),
+        ):
+            bi.reset()
+            result = fn()
+            results[key].append(result)
+            extra = (
+                f", {result['parts']} parts, {result['status']}, claimed -> loaded in "
+                f"{result['claim_to_loaded']:.1f}s"
+                if key == "b"
+                else ""
+            )
+            print(
+                f"run {run} {label:<11} {result['rows']:>10,} rows in {result['wall']:6.1f}s, "
+                f"peak RSS {result['total_mb']:,.0f} MB{extra}",
+                flush=True,
+            )
+            subprocess.run(["sync"], check=False)
+    print()
+    print(
+        f"one file of {size / 1e6:,.0f} MB, {args.rows:,} events, {os.cpu_count()} cores; "
+        f"medians of {args.runs} runs"
+    )
+    print(f"{'path':<40} {'wall s':>7} {'rows/s':>10} {'JVM MB':>7} {'rest MB':>8} {'total MB':>9}")
+    median = support.median
+    walls = {}
+    for key, label in (("a", "(a) psql \\copy, no validation"), ("b", "(b) ours, --once")):
+        runs = results[key]
+        walls[key] = median([r["wall"] for r in runs])
+        print(
+            f"{label:<40} {walls[key]:>7.1f} {median([r['rows'] / r['wall'] for r in runs]):>10,.0f} "
+            f"{median([r['jvm_mb'] for r in runs]):>7,.0f} {median([r['py_mb'] for r in runs]):>8,.0f} "
+            f"{median([r['total_mb'] for r in runs]):>9,.0f}"
+        )
+    claim = median([r["claim_to_loaded"] for r in results["b"]])
+    print(
+        f"ours / psql \\copy wall time: {walls['b'] / walls['a']:.2f}x (the process, Spark's start included)"
+    )
+    print(
+        f"ours, from the file's claim to its last part's commit: {claim:.1f}s, "
+        f"{claim / walls['a']:.2f}x psql \\copy"
+    )
+    print("last run of ours:", *results["b"][-1]["log"])
+
+
+if __name__ == "__main__":
+    main()
