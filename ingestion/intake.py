@@ -277,9 +277,8 @@ class Intake:
             archive_dir.mkdir(parents=True, exist_ok=True)
         self._seen: dict[str, _Seen] = {}
         self._skipped: set[str] = set()
+        self._refused: dict[str, tuple[int, int]] = {}  # name -> (size, mtime) when refused
         self._unfinished: set[str] = set()  # claimed deliveries not yet released
-        self._multiline: set[str] = set()  # released multi-line parts not yet committed
-        self._lock = threading.Lock()
         self._conn = None
         self._inotify: _Inotify | None = None
         self._local = False
@@ -316,9 +315,20 @@ class Intake:
             self._advance(delivery_id)
         done = 0
         for name in self._complete_names():
-            if self._claim(name):
-                done += 1
+            try:
+                claimed = self._claim(name)
+            except OSError as exc:  # e.g. no permission to move it: the others go on
+                self._refuse(name, exc)
+                continue
+            done += claimed
         return done
+
+    def _refuse(self, name: str, exc: OSError) -> None:
+        """Leave a file the intake cannot take (it is tried again once it changes)."""
+        seen = self._seen.pop(name, None)
+        if seen is not None:
+            self._refused[name] = (seen.size, seen.mtime_ns)
+        log.warning("cannot take %s from the inputs folder: %s; left there", name, exc)
 
     def drain(self, stop: threading.Event | None = None) -> None:
         """Claim every file present (``--once``): wait for each to be complete."""
@@ -383,6 +393,9 @@ class Intake:
                         log.warning("%s is not a regular file: left alone", entry.path)
                     continue
                 present.add(entry.name)
+                if self._refused.get(entry.name) == (st.st_size, st.st_mtime_ns):
+                    continue
+                self._refused.pop(entry.name, None)
                 seen = self._seen.get(entry.name)
                 if seen is None:
                     seen = self._seen[entry.name] = _Seen(st.st_size, st.st_mtime_ns, now)
@@ -462,8 +475,8 @@ class Intake:
         modified_at = datetime.fromtimestamp(sidecar["modified_at"], UTC)
         try:
             reason, size, digest, parts = self._split(src, name)
-        except OSError as exc:
-            reason, size, digest, parts = f"cannot be read: {exc.strerror or exc}", 0, None, []
+        except _Unreadable as exc:
+            reason, size, digest, parts = f"cannot be read: {exc}", 0, None, []
         if reason is not None:
             if status is None:
                 self._register(delivery_id, name, size, digest, modified_at, 0, reason)
@@ -481,9 +494,6 @@ class Intake:
             if info.part in committed or (self.parts_dir / part).exists():
                 tmp.unlink()
                 continue
-            if info.multiline:
-                with self._lock:
-                    self._multiline.add(part)
             os.utime(tmp)  # Spark's file source skips files with old mtimes
             os.replace(tmp, self.parts_dir / part)
         self._unfinished.discard(delivery_id)
@@ -504,8 +514,13 @@ class Intake:
         digest = hashlib.sha256()
         size = 0
         parts: list[str] = []
-        with open(src, "rb") as source:
-            head = source.read(_HEAD_BYTES)
+        try:
+            source = open(src, "rb")  # noqa: SIM115 - closed below, reads wrapped
+        except OSError as exc:
+            raise _Unreadable(exc.strerror or str(exc)) from exc
+        with source:
+            read = _reader(source)
+            head = read(_HEAD_BYTES)
             reason = sniff(head)
             if reason:
                 return reason, os.fstat(source.fileno()).st_size, None, []
@@ -517,7 +532,7 @@ class Intake:
             at_end = False
             while buffer or not at_end:
                 while not at_end and len(buffer) < self.part_bytes:
-                    data = source.read(self.part_bytes)
+                    data = read(self.part_bytes)
                     if not data:
                         at_end = True
                         break
@@ -532,7 +547,7 @@ class Intake:
                 at = records.cut(buffer, at_end) if not at_end else len(buffer)
                 if at == 0:  # no record boundary yet: a record longer than a part
                     if len(buffer) < 4 * self.part_bytes:
-                        data = source.read(self.part_bytes)
+                        data = read(self.part_bytes)
                         if data:
                             digest.update(data)
                             size += len(data)
@@ -573,14 +588,7 @@ class Intake:
         for part in parts:
             with contextlib.suppress(FileNotFoundError):
                 (self.parts_dir / part).unlink()
-            with self._lock:
-                self._multiline.discard(part)
         self.finish(completed)
-
-    def multiline_pending(self) -> bool:
-        """Whether a released part with multi-line records waits to be committed."""
-        with self._lock:
-            return bool(self._multiline)
 
     def finish(self, delivery_ids: list[str]) -> None:
         """Archive (or delete) the originals of loaded deliveries; forget them."""
@@ -623,11 +631,8 @@ class Intake:
         deliveries = sorted({Part.parse(p.name).delivery_id for p in released})
         done = self._loaded(deliveries)
         for path in released:
-            info = Part.parse(path.name)
-            if info.delivery_id in done:
+            if Part.parse(path.name).delivery_id in done:
                 path.unlink()
-            elif info.multiline:
-                self._multiline.add(path.name)
         for stale in self.tmp_dir.iterdir():
             stale.unlink()
 
@@ -704,6 +709,20 @@ class Intake:
 
     def _src(self, delivery_id: str) -> Path:
         return self.claimed_dir / f"{delivery_id}.src"
+
+
+class _Unreadable(Exception):
+    """The claimed file cannot be read (the message says why): it is quarantined."""
+
+
+def _reader(source):
+    def read(size: int) -> bytes:
+        try:
+            return source.read(size)
+        except OSError as exc:
+            raise _Unreadable(exc.strerror or str(exc)) from exc
+
+    return read
 
 
 def _write_json(path: Path, value: dict) -> None:

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from ingestion.intake import Intake
 from ingestion.sink import BatchResult, BatchWriter
+from ingestion.transform import for_sink, transform
 from pipeline import db
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,8 @@ def build_query(spark, config: JobConfig, intake: Intake, writer: BatchWriter):
         F.col("value").alias("content"),
     )
     writer_stream = (
-        parts.writeStream.queryName(config.stream_name)
+        for_sink(transform(parts))
+        .writeStream.queryName(config.stream_name)
         .option("checkpointLocation", str(config.checkpoint_dir.resolve()))
         .foreachBatch(writer)
     )

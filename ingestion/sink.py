@@ -36,7 +36,7 @@ import pyarrow.csv as pacsv
 
 from ingestion.collect import arrow_batches
 from ingestion.intake import Part
-from ingestion.transform import EVENT_COLUMNS, for_sink, transform
+from ingestion.transform import EVENT_COLUMNS
 from pipeline import db
 
 log = logging.getLogger(__name__)
@@ -270,9 +270,8 @@ class _PartsCommitted(Exception):
 class BatchWriter:
     """The ``foreachBatch`` function. Holds one loader connection across batches.
 
-    The batch DataFrame holds the parts Spark read (``source_file``: the
-    part's name, ``content``); the transform runs here, per batch, so that the
-    multi-line path is in the plan only while such a part is waiting.
+    The batch DataFrame holds validated records (ingestion.transform.for_sink);
+    ``source_file`` is the name of the part (ingestion.intake) they came from.
     """
 
     def __init__(
@@ -281,7 +280,7 @@ class BatchWriter:
         query_id: Callable[[], str],
         retry_seconds: float = 120.0,
         on_batch: Callable[[BatchResult], None] | None = None,
-        intake=None,  # ingestion.intake.Intake: multi-line parts pending, housekeeping
+        intake=None,  # ingestion.intake.Intake: housekeeping after a commit
     ) -> None:
         self.stream_name = stream_name
         self._query_id = query_id
@@ -301,10 +300,8 @@ class BatchWriter:
     def __call__(self, batch_df, batch_id: int) -> None:
         started = datetime.now(UTC)
         clock = time.perf_counter()
-        multiline = self.intake is not None and self.intake.multiline_pending()
-        validated = for_sink(transform(batch_df, multiline))
         try:
-            result = self._retrying(batch_id, lambda: self._write(validated, batch_id, started))
+            result = self._retrying(batch_id, lambda: self._write(batch_df, batch_id, started))
         except (SinkError, db.DatabaseUnavailable):
             raise
         except Exception as exc:

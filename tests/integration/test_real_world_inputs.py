@@ -324,3 +324,54 @@ def test_once_waits_for_a_file_still_open_for_writing(warehouse, tmp_path):
     assert process.wait(timeout=300) == 0, log_path.read_text()[-3000:]
     (delivery,) = deliveries(name)
     assert delivery[1:5] == ("loaded", 500, 500, 0)
+
+
+def test_a_crash_in_the_middle_of_a_big_file_loses_and_doubles_nothing(warehouse, tmp_path):
+    """kill -9 while a file's parts are spread over several batches, then a restart."""
+    folders = Folders(tmp_path)
+    folders.inputs.mkdir(parents=True)
+    name = "hourly export 2026-11-25T13:00:00Z.csv"
+    rows = [event(i, product_name="Desk\nLamp" if i % 7 == 0 else "Lamp") for i in range(20000)]
+    staging = tmp_path / "staging.csv"
+    staging.write_text(csv_text(rows))
+    os.rename(staging, folders.inputs / name)
+    args = ("--part-mb", PART_MB, "--max-files-per-trigger", "2", "--settle-seconds", "1")
+    log_path = tmp_path / "stream.log"
+    process = start_stream(folders, *args, log_path=log_path)
+
+    def delivery_id():
+        found = deliveries(name)
+        return found[0][0] if found else None
+
+    def parts_committed() -> int:
+        return query(
+            "select count(*) from raw.ingestion_file_parts where delivery_id = %s",
+            (delivery_id(),),
+        )[0][0]
+
+    wait_for(
+        lambda: delivery_id() and parts_committed() >= 4,
+        (folders, None, process, log_path),
+        "4 parts",
+    )
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    ((status, parts),) = query(
+        "select status, parts from raw.ingestion_files where source_file = %s", (name,)
+    )
+    assert status == "claimed" and parts > parts_committed(), "killed before the file was loaded"
+    process = start_stream(folders, *args, log_path=log_path)
+    try:
+        stream = (folders, None, process, log_path)
+        (delivery,) = wait_for(lambda: loaded_files(name), stream, "the file loaded", timeout=180)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=120)
+    assert delivery[1:5] == ("loaded", 20000, 20000, 0)
+    assert parts_committed() == delivery[6]
+    loaded = query(
+        "select event_id::text, product_name from raw.ecommerce_events where source_file = %s",
+        (name,),
+    )
+    assert sorted(loaded) == sorted((r[0], r[5]) for r in rows)
+    assert (folders.archive / name).is_file()
