@@ -109,7 +109,8 @@ live: up ## Everything running: generator + stream + dbt every 5 s + checkpoints
 	$(PY) -m pipeline.live $(LIVE_ARGS)
 
 clean: ## Remove generated data, checkpoints and caches (keeps the database and .venv)
-	rm -rf .warehouse/inputs .warehouse/archive .warehouse/checkpoints .warehouse/manifest.jsonl \
+	rm -rf .warehouse/inputs .warehouse/archive .warehouse/quarantine .warehouse/checkpoints \
+	  .warehouse/manifest.jsonl \
 	  .warehouse/test .pytest_cache .ruff_cache dbt_project/target dbt_project/logs \
 	  expectations/gx/uncommitted
 
