@@ -264,6 +264,10 @@ class Intake:
         self.input_dir = input_dir
         self.claimed_dir = work_dir / "claimed"
         self.parts_dir = work_dir / "parts"
+        # Two folders, one per way of framing records: a streaming query each,
+        # so only files with multi-line records pay for the UDF.
+        self.plain_dir = self.parts_dir / "plain"
+        self.multiline_dir = self.parts_dir / "multiline"
         self.tmp_dir = work_dir / "tmp"
         self.archive_dir = archive_dir
         self.quarantine_dir = quarantine_dir
@@ -271,7 +275,8 @@ class Intake:
         self.settle_seconds = settle_seconds
         self.part_bytes = part_bytes
         self.poll_seconds = poll_seconds
-        for folder in (input_dir, self.claimed_dir, self.parts_dir, self.tmp_dir, quarantine_dir):
+        folders = (self.claimed_dir, self.plain_dir, self.multiline_dir, self.tmp_dir)
+        for folder in (input_dir, *folders, quarantine_dir):
             folder.mkdir(parents=True, exist_ok=True)
         if processed == "archive":
             archive_dir.mkdir(parents=True, exist_ok=True)
@@ -482,6 +487,8 @@ class Intake:
                 self._register(delivery_id, name, size, digest, modified_at, 0, reason)
             self._quarantine(delivery_id, name, reason)
             return
+        if any(Part.parse(part).multiline for part in parts):
+            parts = [self._as_multiline(part) for part in parts]  # one query for the whole file
         if status is None:
             self._register(delivery_id, name, size, digest, modified_at, len(parts), None)
         if not parts:  # an empty file: nothing for Spark, loaded as it is
@@ -491,11 +498,11 @@ class Intake:
         for part in parts:
             info = Part.parse(part)
             tmp = self.tmp_dir / part
-            if info.part in committed or (self.parts_dir / part).exists():
+            if info.part in committed or self.part_path(part).exists():
                 tmp.unlink()
                 continue
             os.utime(tmp)  # Spark's file source skips files with old mtimes
-            os.replace(tmp, self.parts_dir / part)
+            os.replace(tmp, self.part_path(part))
         self._unfinished.discard(delivery_id)
         self.claimed += 1
         log.info(
@@ -561,12 +568,20 @@ class Intake:
                 lines_before += chunk.count(b"\n")
         return None, size, digest.hexdigest(), parts
 
+    def _as_multiline(self, name: str) -> str:
+        info = Part.parse(name)
+        if info.multiline:
+            return name
+        renamed = part_name(info.delivery_id, info.part, info.line_offset, True)
+        os.replace(self.tmp_dir / name, self.tmp_dir / renamed)
+        return renamed
+
     def _write_part(
         self, src: Path, chunk: bytes, first_line: bytes, index: int, lines_before: int
     ) -> str:
         # part 0's lines are numbered from 1; a later part's line 0 is the copied first line
         offset = 0 if index == 0 else lines_before - 1
-        multiline = records.first_opener(chunk) != -1
+        multiline = records.has_multiline_record(chunk)
         name = part_name(src.stem, index, offset, multiline)
         target = self.tmp_dir / name
         if index == 0 and len(chunk) == src.stat().st_size:
@@ -587,7 +602,7 @@ class Intake:
         """Housekeeping after a commit: the parts' files go, completed deliveries are filed."""
         for part in parts:
             with contextlib.suppress(FileNotFoundError):
-                (self.parts_dir / part).unlink()
+                self.part_path(part).unlink()
         self.finish(completed)
 
     def finish(self, delivery_ids: list[str]) -> None:
@@ -600,7 +615,7 @@ class Intake:
                     src.unlink()
                 else:
                     _move(src, self.archive_dir, sidecar["name"])
-            for part in self.parts_dir.glob(f"{delivery_id}.*"):
+            for part in self.released(delivery_id):
                 part.unlink()
             self._forget(delivery_id)
 
@@ -627,7 +642,7 @@ class Intake:
                 _move(src, self.quarantine_dir, src.name)
         for delivery_id in sorted(self._unfinished):
             self._advance(delivery_id)
-        released = [p for p in self.parts_dir.glob("*.csv") if Part.parse(p.name)]
+        released = [p for p in self.released() if Part.parse(p.name)]
         deliveries = sorted({Part.parse(p.name).delivery_id for p in released})
         done = self._loaded(deliveries)
         for path in released:
@@ -703,6 +718,16 @@ class Intake:
             )
 
     # -- paths ----------------------------------------------------------------------
+
+    def part_path(self, name: str) -> Path:
+        """Where a released part lives: by its name's multi-line flag."""
+        info = Part.parse(name)
+        return (self.multiline_dir if info and info.multiline else self.plain_dir) / name
+
+    def released(self, delivery_id: str = "") -> list[Path]:
+        """The released parts (of one delivery, or all)."""
+        pattern = f"{delivery_id}.*.csv" if delivery_id else "*.csv"
+        return [*self.plain_dir.glob(pattern), *self.multiline_dir.glob(pattern)]
 
     def _sidecar(self, delivery_id: str) -> Path:
         return self.claimed_dir / f"{delivery_id}.json"

@@ -40,6 +40,9 @@ class JobConfig:
     spark_conf: dict[str, str] = field(default_factory=dict)
 
 
+_SUMMARY_LOCK = threading.Lock()
+
+
 @dataclass
 class JobSummary:
     batches: int = 0
@@ -49,6 +52,10 @@ class JobSummary:
     rows_rejected: int = 0
 
     def add(self, result: BatchResult) -> None:
+        with _SUMMARY_LOCK:  # the two queries' batches run on their own threads
+            self._add(result)
+
+    def _add(self, result: BatchResult) -> None:
         if result.replayed:
             self.replayed += 1
             return
@@ -102,24 +109,46 @@ def claim_checkpoint(checkpoint_dir: Path, input_dir: Path) -> None:
             )
     elif not (checkpoint_dir / "metadata").exists():  # a new checkpoint
         marker.write_text(wanted + "\n")
+    if (checkpoint_dir / "metadata").exists() and not (checkpoint_dir / "intake").exists():
+        # Written by a release before the intake: Spark read the inputs folder
+        # itself. Every file it committed was archived, every other one is still
+        # in the inputs folder, so a new checkpoint loses and doubles nothing.
+        old = checkpoint_dir.with_name(f"{checkpoint_dir.name}.before-intake-{int(time.time())}")
+        checkpoint_dir.rename(old)
+        checkpoint_dir.mkdir()
+        marker_text = f"{wanted}\n"
+        (checkpoint_dir / "ecom_input_dir").write_text(marker_text)
+        log.warning(
+            "the checkpoint %s was written before the job claimed its files; moved to %s, "
+            "and a new one started (files it had not committed are still in %s)",
+            checkpoint_dir,
+            old,
+            input_dir,
+        )
 
 
-def build_query(spark, config: JobConfig, intake: Intake, writer: BatchWriter):
-    """Define and start the streaming query over the intake's parts (not yet waited on)."""
+def build_query(spark, config: JobConfig, intake: Intake, writer: BatchWriter, multiline: bool):
+    """Define and start one streaming query over the intake's parts (not yet waited on).
+
+    The job runs two: one over plain parts, one over parts with multi-line
+    records (framed by a Python UDF, which only they pay for). The intake puts
+    every part of a delivery in the same one.
+    """
     reader = (
         spark.readStream.format("text")
         .option("wholetext", "true")
         .option("pathGlobFilter", "*.csv")
         .option("maxFilesPerTrigger", str(config.max_files_per_trigger))
     )
-    parts = reader.load(str(intake.parts_dir.resolve())).select(
+    folder = intake.multiline_dir if multiline else intake.plain_dir
+    files = reader.load(str(folder.resolve())).select(
         F.col("_metadata.file_name").alias("source_file"),
         F.col("value").alias("content"),
     )
     writer_stream = (
-        for_sink(transform(parts))
-        .writeStream.queryName(config.stream_name)
-        .option("checkpointLocation", str(config.checkpoint_dir.resolve()))
+        for_sink(transform(files, multiline))
+        .writeStream.queryName(writer.stream_name)
+        .option("checkpointLocation", str(_checkpoint(config, multiline).resolve()))
         .foreachBatch(writer)
     )
     if config.once:
@@ -129,6 +158,10 @@ def build_query(spark, config: JobConfig, intake: Intake, writer: BatchWriter):
             processingTime=f"{int(config.trigger_seconds * 1000)} milliseconds"
         )
     return writer_stream.start()
+
+
+def _checkpoint(config: JobConfig, multiline: bool) -> Path:
+    return config.checkpoint_dir / "multiline" if multiline else config.checkpoint_dir
 
 
 def _intake(config: JobConfig) -> Intake:
@@ -174,13 +207,16 @@ def run(config: JobConfig) -> JobSummary:
     intake = _intake(config)
     intake.start_watching()  # before the first listing: no file falls between the two
     intake.recover()
-    writer = BatchWriter(
-        config.stream_name,
-        _query_id_reader(config.checkpoint_dir),
-        retry_seconds=config.db_retry_seconds,
-        on_batch=summary.add,
-        intake=intake,
-    )
+    writers = [
+        BatchWriter(
+            config.stream_name + ("_multiline" if multiline else ""),
+            _query_id_reader(_checkpoint(config, multiline)),
+            retry_seconds=config.db_retry_seconds,
+            on_batch=summary.add,
+            intake=intake,
+        )
+        for multiline in (False, True)
+    ]
     stop = threading.Event()
     stop_intake = threading.Event()
     if config.once:
@@ -212,21 +248,31 @@ def run(config: JobConfig) -> JobSummary:
         )
         if config.once:
             intake_thread.result()  # every file present is claimed (or quarantined)
-        query = build_query(spark, config, intake, writer)
-        while query.isActive:
+        queries = [
+            build_query(spark, config, intake, writer, multiline)
+            for writer, multiline in zip(writers, (False, True), strict=True)
+        ]
+        while any(query.isActive for query in queries):
             if stop.is_set():
                 deadline = time.monotonic() + 60
-                while query.status.get("isTriggerActive") and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                query.stop()
+                for query in queries:
+                    while query.status.get("isTriggerActive") and time.monotonic() < deadline:
+                        time.sleep(0.1)
+                    query.stop()
                 break
             try:
-                query.awaitTermination(0.5)
+                for query in queries:
+                    query.awaitTermination(0.25)
             except StreamingQueryException:
-                break  # reported just below
-        exception = query.exception()
-        if exception is not None:
-            raise IngestionError(_describe(exception, intake))
+                pass  # reported just below
+            if any(query.exception() is not None for query in queries):
+                break
+        for query in queries:
+            exception = query.exception()
+            if exception is not None:
+                for other in queries:
+                    other.stop()
+                raise IngestionError(_describe(exception, intake))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -234,7 +280,8 @@ def run(config: JobConfig) -> JobSummary:
         stop_intake.set()
         if intake_thread.is_alive():
             intake_thread.join(timeout=30)
-        writer.close()
+        for writer in writers:
+            writer.close()
         intake.close()
         if spark is not None:
             spark.stop()

@@ -164,6 +164,24 @@ def _line_at(offsets: list[int], position: int) -> int:
     return bisect.bisect_right(offsets, position) - 1
 
 
+def _lines_from(data: bytes, start: int, complete_only: bool) -> tuple[list[bytes], list[int]]:
+    """The lines from ``start`` on that a record opened there could span, and the
+    offset after each; with ``complete_only``, a last line without \\n is left out."""
+    lines, ends = [], []
+    while len(lines) < MAX_RECORD_LINES and start < len(data):
+        newline = data.find(b"\n", start)
+        if newline == -1:
+            if complete_only:
+                break
+            newline = len(data)
+        lines.append(data[start:newline])
+        ends.append(newline + 1)
+        start = newline + 1
+        if len(lines) > 1 and not continues(lines[-1]):
+            break
+    return lines, ends
+
+
 def cut(data: bytes, at_end: bool) -> int:
     """Where to cut ``data`` (which starts at a record boundary) into a part.
 
@@ -178,19 +196,21 @@ def cut(data: bytes, at_end: bool) -> int:
         opener = first_opener(data, position)
         if opener == -1:
             return max(position, data.rfind(b"\n", position) + 1)
-        # the opener's line and the lines after it, complete ones only (ending in \n)
-        lines, ends = [], []
-        start = opener
-        while len(lines) < MAX_RECORD_LINES:
-            newline = data.find(b"\n", start)
-            if newline == -1:
-                break
-            lines.append(data[start:newline])
-            ends.append(newline + 1)
-            start = newline + 1
-            if len(lines) > 1 and not continues(lines[-1]):
-                break
+        lines, ends = _lines_from(data, opener, complete_only=True)
         end = record_end(lines, 0)
         if end == 0 and len(lines) < MAX_RECORD_LINES:
             return opener  # the record may close in data not read yet
         position = ends[end]  # after the record, or after the opener's line standing alone
+
+
+def has_multiline_record(data: bytes) -> bool:
+    """Whether ``data`` (whole records) holds a record over several lines."""
+    position = 0
+    while True:
+        opener = first_opener(data, position)
+        if opener == -1:
+            return False
+        lines, ends = _lines_from(data, opener, complete_only=False)
+        if record_end(lines, 0) > 0:
+            return True
+        position = ends[0]

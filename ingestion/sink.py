@@ -489,7 +489,7 @@ class BatchWriter:
         if self.intake is not None:
             result.part_names = sorted(
                 path.name
-                for path in self.intake.parts_dir.glob("*.csv")
+                for path in self.intake.released()
                 if (info := Part.parse(path.name)) and (info.delivery_id, info.part) in prefix
             )
         result.completed = completed

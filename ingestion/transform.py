@@ -61,14 +61,14 @@ def _frame(body, start):  # no type hints: pyspark would read them as an Arrow U
     return records.frame(body, start)
 
 
-def split_lines(files: DataFrame) -> DataFrame:
+def split_lines(files: DataFrame, multiline: bool = False) -> DataFrame:
     """One row per record: (source_file, line_number, line, header_ok, is_data).
 
     ``files`` has ``source_file`` (a part's name, ingestion.intake) and
-    ``content`` (the part as text). A record is a physical line, except in a
-    part whose name says it has multi-line records (RFC 4180: a quoted field
-    with line breaks): such parts are framed by ingestion.records in a Python
-    UDF (whose input is null for every other part, which a plain split frames).
+    ``content`` (the part as text). A record is a physical line; with
+    ``multiline`` (parts the intake found multi-line records in: RFC 4180, a
+    quoted field with line breaks), records are framed by ingestion.records
+    in a Python UDF instead, which only such parts pay for.
     ``line_number`` is the line of the original file where the record starts.
 
     Line endings \\n and \\r\\n are accepted; a UTF-8 byte-order mark before the
@@ -102,20 +102,27 @@ def split_lines(files: DataFrame) -> DataFrame:
     # select with a generator once per generated row. posexplode_outer: split
     # never returns an empty array, and the plain posexplode makes the
     # optimizer add a filter that splits every file a second time.
-    framed = F.udf(_frame, _FRAMED)(
-        F.when(F.regexp_extract(name, PART_PATTERN, 4) == "m", body),
-        F.when(part > 0, F.lit(1)).otherwise(F.lit(0)),
-    )
-    lines = files.select(*columns, F.split(body, "\n", -1).alias("_split"), framed.alias("_f"))
-    lines = lines.select(
-        "source_file",
-        "header_ok",
-        "_empty",
-        "_part",
-        "_offset",
-        "_f.firsts",
-        F.posexplode_outer(F.coalesce("_f.records", "_split")).alias("_k", "line"),
-    ).withColumn("pos", F.coalesce(F.element_at("firsts", F.col("_k") + 1), F.col("_k")))
+    if multiline:
+        framed = F.udf(_frame, _FRAMED)(body, F.when(part > 0, F.lit(1)).otherwise(F.lit(0)))
+        lines = files.select(*columns, framed.alias("_f")).select(
+            "source_file",
+            "header_ok",
+            "_empty",
+            "_part",
+            "_offset",
+            "_f.firsts",
+            F.posexplode_outer("_f.records").alias("_k", "line"),
+        )
+        lines = lines.withColumn("pos", F.element_at("firsts", F.col("_k") + 1))
+    else:
+        lines = files.select(*columns, F.split(body, "\n", -1).alias("_lines")).select(
+            "source_file",
+            "header_ok",
+            "_empty",
+            "_part",
+            "_offset",
+            F.posexplode_outer("_lines").alias("pos", "line"),
+        )
     line = F.col("line")  # endswith + substring: a regular expression per line costs more
     line = F.when(line.endswith("\r"), F.expr("substring(line, 1, length(line) - 1)")).otherwise(
         line
@@ -292,9 +299,9 @@ def validate(lines: DataFrame) -> DataFrame:
     )
 
 
-def transform(files: DataFrame) -> DataFrame:
+def transform(files: DataFrame, multiline: bool = False) -> DataFrame:
     """The whole transformation: parts -> validated records."""
-    return validate(split_lines(files))
+    return validate(split_lines(files, multiline))
 
 
 def for_sink(validated: DataFrame) -> DataFrame:

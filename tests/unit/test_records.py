@@ -132,3 +132,12 @@ def test_cut_needs_more_data_inside_a_record():
     data = plain + b"\n" + opened + b"\n" + closed + b"\n2,"
     assert records.cut(data, at_end=False) == len(data) - 2
     assert records.cut(b"partial", at_end=True) == 7
+
+
+def test_a_part_has_multiline_records_only_when_lines_join():
+    joined = _event("1", '"Desk\nLamp"')
+    broken = _event("2", '"never closed')
+    assert records.has_multiline_record(f"{_event('0')}\n{joined}\n".encode())
+    assert not records.has_multiline_record(f"{broken}\n{_event('3')}\n".encode())
+    assert not records.has_multiline_record(broken.encode())
+    assert not records.has_multiline_record(b"")
