@@ -1,6 +1,6 @@
 """`dbt source freshness` tells whether the stream is alive.
 
-The raw tables are given a single event and ledger row loaded some minutes
+The raw tables are given a single event, batch and file loaded some minutes
 ago; dbt must pass, warn or fail after the thresholds in
 dbt_project/models/staging/_ecommerce__sources.yml (warn after 15 minutes,
 error after 60).
@@ -33,6 +33,13 @@ def _load_one_batch(minutes_ago: int) -> None:
             "now() - make_interval(mins => %s))",
             (minutes_ago, minutes_ago),
         )
+        cur.execute(
+            "insert into raw.ingestion_files (delivery_id, source_file, size_bytes, parts, status, "
+            "rows_in, rows_loaded, rows_rejected, claimed_at, completed_at) values ('d1', 'f.csv', "
+            "100, 1, 'loaded', 1, 1, 0, now() - make_interval(mins => %s), "
+            "now() - make_interval(mins => %s))",
+            (minutes_ago, minutes_ago),
+        )
         conn.commit()
 
 
@@ -49,5 +56,6 @@ def test_freshness_follows_the_age_of_the_newest_batch(warehouse, minutes_ago, s
     assert {s["unique_id"].rsplit(".", 1)[1]: s["status"] for s in sources} == {
         "ecommerce_events": status,
         "ingestion_batches": status,
+        "ingestion_files": status,
     }
     assert result.returncode == returncode, result.stdout[-3000:]
