@@ -27,18 +27,7 @@ def run(data: Path) -> tuple[float, support.RssSampler, str]:
     with tempfile.TemporaryDirectory(dir=support.BENCH_STATE) as state:
         start = time.perf_counter()
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ingestion",
-                "--once",
-                "--input-dir",
-                str(support.linked_inputs(data, state)),
-                "--checkpoint-dir",
-                f"{state}/checkpoint",
-                "--processed",
-                "delete",
-            ],
+            support.ingestion_command(support.linked_inputs(data, state), state),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

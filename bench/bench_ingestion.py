@@ -158,20 +158,9 @@ def _steady(batches: list[dict]) -> float:
 def run_ours(data: Path) -> dict:
     with tempfile.TemporaryDirectory(dir=support.BENCH_STATE) as state:
         wall, result, sampler = _measure(
-            [
-                sys.executable,
-                "-m",
-                "ingestion",
-                "--once",
-                "--input-dir",
-                str(support.linked_inputs(data, state)),
-                "--checkpoint-dir",
-                f"{state}/checkpoint",
-                "--processed",
-                "delete",
-                "--max-files-per-trigger",
-                str(MAX_FILES),
-            ],
+            support.ingestion_command(
+                support.linked_inputs(data, state), state, "--max-files-per-trigger", str(MAX_FILES)
+            ),
             dict(os.environ),
         )
     ledger = _admin_sql(

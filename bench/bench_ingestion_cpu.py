@@ -150,21 +150,13 @@ def run_jdbc(data: Path) -> dict:
 def run_ours(data: Path, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory(dir=support.BENCH_STATE) as state:
         wall, _, sampler = _measure(
-            [
-                sys.executable,
-                "-m",
-                "ingestion",
-                "--once",
-                "--input-dir",
-                str(support.linked_inputs(data, state)),
-                "--checkpoint-dir",
-                f"{state}/checkpoint",
-                "--processed",
-                "delete",
+            support.ingestion_command(
+                support.linked_inputs(data, state),
+                state,
                 "--max-files-per-trigger",
                 str(bi.MAX_FILES),
                 *extra,
-            ],
+            ),
             dict(os.environ),
         )
     ledger = bi._admin_sql(

@@ -68,18 +68,7 @@ def main() -> None:
         trigger = ["--trigger", str(args.trigger)] if args.trigger is not None else []
         started = time.perf_counter()
         stream = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ingestion",
-                "--input-dir",
-                str(inputs),
-                "--checkpoint-dir",
-                f"{state}/checkpoint",
-                "--processed",
-                "delete",
-                *trigger,
-            ],
+            support.ingestion_command(inputs, state, *trigger, once=False),
             stdout=log_path.open("wb"),
             stderr=subprocess.STDOUT,
             cwd=support.REPO_ROOT,

@@ -48,6 +48,24 @@ def linked_inputs(data: Path, state: Path) -> Path:
     return inputs
 
 
+def ingestion_command(inputs: Path, state: str | Path, *extra: str, once: bool = True) -> list[str]:
+    """``python -m ingestion`` over ``inputs``, its checkpoint in ``state``, files deleted
+    once loaded (--once unless ``once`` is False)."""
+    return [
+        sys.executable,
+        "-m",
+        "ingestion",
+        *(["--once"] if once else []),
+        "--input-dir",
+        str(inputs),
+        "--checkpoint-dir",
+        f"{state}/checkpoint",
+        "--processed",
+        "delete",
+        *extra,
+    ]
+
+
 def dataset(events: int, rows_per_file: int, seed: int, **generator_args: str) -> Path:
     """A seeded folder of generated CSV files, made once and reused by later runs."""
     extra = [f"--{k.replace('_', '-')}={v}" for k, v in sorted(generator_args.items())]

@@ -132,8 +132,10 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def paths_open_for_writing() -> set[str]:
-    """The paths that processes this user can see hold open for writing (Linux /proc)."""
+def paths_open_for_writing(folder: Path) -> set[str]:
+    """The paths in ``folder`` that processes this user can see hold open for writing
+    (Linux /proc)."""
+    prefix = str(folder.resolve()).rstrip("/") + "/"
     found = set()
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -146,8 +148,8 @@ def paths_open_for_writing() -> set[str]:
         for fd in fds:
             try:
                 target = os.readlink(f"{fd_dir}/{fd}")
-                if not target.startswith("/"):
-                    continue  # sockets, pipes
+                if not target.startswith(prefix):
+                    continue  # elsewhere, or sockets and pipes
                 with open(f"/proc/{pid}/fdinfo/{fd}") as info:
                     fields = dict(line.split(":", 1) for line in info if ":" in line)
                 flags = int(fields["flags"].strip(), 8)
@@ -428,7 +430,7 @@ class Intake:
 
     def _open_for_writing(self, name: str) -> bool:
         if self._writers is None:
-            self._writers = paths_open_for_writing()
+            self._writers = paths_open_for_writing(self.input_dir)
         return str((self.input_dir / name).resolve()) in self._writers
 
     # -- claiming -----------------------------------------------------------------

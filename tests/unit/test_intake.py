@@ -63,11 +63,11 @@ def test_a_file_held_open_for_writing_is_seen(tmp_path):
     with open(path, "w") as out:
         out.write("x" * 1000)  # a position past 7: fdinfo's first line is pos, not flags
         out.flush()
-        assert str(path.resolve()) in intake.paths_open_for_writing()
-    assert str(path.resolve()) not in intake.paths_open_for_writing()
+        assert str(path.resolve()) in intake.paths_open_for_writing(tmp_path)
+    assert str(path.resolve()) not in intake.paths_open_for_writing(tmp_path)
     with open(path) as reader:
         reader.read()
-        assert str(path.resolve()) not in intake.paths_open_for_writing()
+        assert str(path.resolve()) not in intake.paths_open_for_writing(tmp_path)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
