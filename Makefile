@@ -83,6 +83,7 @@ bench: up ## Run every benchmark (prints figures; takes a while; own PostgreSQL 
 	$(PY) bench/bench_ingestion_cpu.py
 	$(PY) bench/bench_latency.py
 	$(PY) bench/bench_backlog.py
+	$(PY) bench/bench_bigfile.py
 	$(PY) bench/bench_dbt_incremental.py
 	$(PY) bench/bench_gx_raw.py
 
