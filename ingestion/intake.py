@@ -278,7 +278,7 @@ class Intake:
         self.part_bytes = part_bytes
         self.poll_seconds = poll_seconds
         folders = (self.claimed_dir, self.plain_dir, self.multiline_dir, self.tmp_dir)
-        for folder in (input_dir, *folders, quarantine_dir):
+        for folder in (input_dir, *folders):
             folder.mkdir(parents=True, exist_ok=True)
         if processed == "archive":
             archive_dir.mkdir(parents=True, exist_ok=True)

@@ -114,6 +114,8 @@ def pipeline(run: DemoRun) -> None:
             str(run.folder / "checkpoint"),
             "--archive-dir",
             str(run.folder / "archive"),
+            "--quarantine-dir",
+            str(run.folder / "quarantine"),
         ],
     )
     dbt = str(Path(python).parent / "dbt")
