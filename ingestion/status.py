@@ -13,15 +13,17 @@ def report(input_dir: Path, checkpoint_dir: Path, last: int = 10) -> str:
         [p for p in input_dir.iterdir() if is_input_name(p.name)] if input_dir.is_dir() else []
     )
     claimed = len(in_flight(checkpoint_dir))
-    commits = checkpoint_dir / "commits"
-    committed = (
-        [int(p.name) for p in commits.iterdir() if p.name.isdigit()] if commits.is_dir() else []
-    )
-    lines = [
-        f"inputs folder   {input_dir}: {len(waiting)} file(s) waiting, {claimed} in flight",
-        f"checkpoint      {checkpoint_dir}: "
-        + (f"last committed batch {max(committed)}" if committed else "no batch committed yet"),
-    ]
+    lines = [f"inputs folder   {input_dir}: {len(waiting)} file(s) waiting, {claimed} in flight"]
+    # one query for plain files, one (checkpoint/multiline) for files with multi-line records
+    for query, folder in (("plain", checkpoint_dir), ("multi-line", checkpoint_dir / "multiline")):
+        commits = folder / "commits"
+        committed = (
+            [int(p.name) for p in commits.iterdir() if p.name.isdigit()] if commits.is_dir() else []
+        )
+        lines.append(
+            f"checkpoint      {folder} ({query} files): "
+            + (f"last committed batch {max(committed)}" if committed else "no batch committed yet")
+        )
     with db.connection("loader") as conn, conn.cursor() as cur:
         cur.execute(
             "select count(*), coalesce(sum(rows_in), 0), coalesce(sum(rows_loaded), 0), "
@@ -61,12 +63,12 @@ def report(input_dir: Path, checkpoint_dir: Path, last: int = 10) -> str:
     if rows:
         lines.append("")
         lines.append(
-            f"{'stream':<18} {'batch':>6} {'files':>5} {'rows in':>9} {'loaded':>9} "
+            f"{'stream':<26} {'batch':>6} {'files':>5} {'rows in':>9} {'loaded':>9} "
             f"{'rejected':>8}  {'committed (UTC)':<19} {'seconds':>7}"
         )
         for stream, batch, files, r_in, r_ok, r_bad, at, secs in rows:
             lines.append(
-                f"{stream:<18} {batch:>6} {files:>5} {r_in:>9} {r_ok:>9} {r_bad:>8}  "
+                f"{stream:<26} {batch:>6} {files:>5} {r_in:>9} {r_ok:>9} {r_bad:>8}  "
                 f"{at:%Y-%m-%d %H:%M:%S} {float(secs):>7.2f}"
             )
     return "\n".join(lines)
