@@ -11,6 +11,7 @@ exactly once, loaded or quarantined, under the name as given.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from ingestion import intake
 from pipeline import contract, db
 
 from .streaming import Folders, python_module, query, reset_raw, start_stream
@@ -375,3 +377,58 @@ def test_a_crash_in_the_middle_of_a_big_file_loses_and_doubles_nothing(warehouse
     )
     assert sorted(loaded) == sorted((r[0], r[5]) for r in rows)
     assert (folders.archive / name).is_file()
+
+
+def test_a_part_read_again_under_a_new_checkpoint_is_not_loaded_twice(warehouse, tmp_path):
+    """A crash between a part's commit and the removal of its file, then a new Spark
+    checkpoint: Spark reads the committed part again, and the sink leaves it out."""
+    reset_raw()
+    folders = Folders(tmp_path)
+    folders.inputs.mkdir(parents=True)
+    name = "export.csv"
+    rows = [event(i) for i in range(12000)]
+    (tmp_path / "staging.csv").write_text(csv_text(rows))
+    os.rename(tmp_path / "staging.csv", folders.inputs / name)
+    args = ("--part-mb", PART_MB, "--max-files-per-trigger", "2")
+    log_path = tmp_path / "stream.log"
+    process = start_stream(folders, *args, log_path=log_path)
+    stream = (folders, None, process, log_path)
+    plain = folders.checkpoint / "intake" / "parts" / "plain"
+    kept = tmp_path / "kept-parts"
+    kept.mkdir()
+
+    def released() -> bool:
+        found = deliveries(name)
+        return bool(found) and len(list(plain.glob("*.csv"))) == found[0][6]
+
+    wait_for(released, stream, "every part released")
+    for part in plain.glob("*.csv"):  # what a crash before their removal would leave
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copy(part, kept / part.name)
+    wait_for(
+        lambda: query("select count(*) from raw.ingestion_file_parts")[0][0] >= 3, stream, "parts"
+    )
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    committed = query("select delivery_id, part from raw.ingestion_file_parts")
+    restored = 0
+    for part in kept.glob("*.csv"):
+        info = intake.Part.parse(part.name)
+        if (info.delivery_id, info.part) in committed:
+            shutil.copy(part, plain / part.name)
+            restored += 1
+    assert restored >= 3
+    for path in folders.checkpoint.iterdir():  # a new Spark checkpoint, the intake kept
+        if path.name not in ("intake", "multiline", "ecom_input_dir"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    process = start_stream(folders, *args, log_path=log_path)
+    stream = (folders, None, process, log_path)
+    try:
+        (delivery,) = wait_for(lambda: loaded_files(name), stream, "the file loaded", timeout=180)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=120)
+    assert delivery[1:5] == ("loaded", 12000, 12000, 0)
+    assert "parts already committed are left out" in log_path.read_text()
+    ids = query("select event_id::text from raw.ecommerce_events where source_file = %s", (name,))
+    assert sorted(i for (i,) in ids) == sorted(r[0] for r in rows)
