@@ -41,7 +41,7 @@ examples:
 
 def _parser() -> argparse.ArgumentParser:
     env = settings.get
-    parser = argparse.ArgumentParser(
+    parser = cli.OneLineParser(
         prog="python -m ingestion",
         description="Spark Structured Streaming: CSV files -> raw.ecommerce_events, exactly once; "
         "bad rows -> raw.ecommerce_events_rejected with their reasons.",
@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--settle-seconds",
         type=float,
-        default=float(env("ECOM_SETTLE_SECONDS", "5")),
+        default=env("ECOM_SETTLE_SECONDS", "5"),  # a string: argparse converts it, or says why not
         metavar="SECONDS",
         help="a file the kernel says nothing about is complete once unchanged this long "
         "(default: %(default)s)",
@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--part-mb",
         type=float,
-        default=float(env("ECOM_PART_MB", "8")),
+        default=env("ECOM_PART_MB", "8"),
         metavar="MB",
         help="a file bigger than this is handed to Spark in parts of at most this size, cut "
         "between records: memory stays bounded whatever the file's size (default: %(default)s)",
@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--trigger",
         type=float,
-        default=float(env("ECOM_TRIGGER_SECONDS", "0.25")),
+        default=env("ECOM_TRIGGER_SECONDS", "0.25"),
         metavar="SECONDS",
         help="micro-batch interval (default: %(default)s)",
     )
@@ -108,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-files-per-trigger",
         type=int,
-        default=int(env("ECOM_MAX_FILES_PER_TRIGGER", "50")),
+        default=env("ECOM_MAX_FILES_PER_TRIGGER", "50"),
         metavar="N",
         help="at most N files per micro-batch; bounds memory (default: %(default)s)",
     )

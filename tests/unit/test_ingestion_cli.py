@@ -1,0 +1,37 @@
+"""python -m ingestion's command line: settings from the environment fail in one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("variable", "option"),
+    [
+        ("ECOM_TRIGGER_SECONDS", "--trigger"),
+        ("ECOM_SETTLE_SECONDS", "--settle-seconds"),
+        ("ECOM_PART_MB", "--part-mb"),
+        ("ECOM_MAX_FILES_PER_TRIGGER", "--max-files-per-trigger"),
+    ],
+)
+def test_a_bad_number_in_the_environment_is_one_line(variable, option):
+    env = dict(os.environ, **{variable: "lots"})
+    result = subprocess.run(
+        [sys.executable, "-m", "ingestion", "status"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert option in lines[0] and "'lots'" in lines[0]
