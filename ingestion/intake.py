@@ -344,9 +344,13 @@ class Intake:
             if not self._seen and not self._unfinished:
                 return
 
-    def in_flight_names(self) -> list[str]:
-        """The names (as given) of the files claimed and not yet loaded."""
-        return in_flight(self.claimed_dir.parent.parent)
+    def in_flight_note(self) -> str:
+        """' (files in flight: a.csv, b.csv ...)' for an error line, or ''."""
+        names = in_flight(self.claimed_dir.parent.parent)
+        if not names:
+            return ""
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+        return f" (files in flight: {', '.join(names[:3])}{more})"
 
     def waiting(self) -> int:
         """Files in the inputs folder not claimed yet."""

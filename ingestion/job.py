@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from ingestion.intake import Intake
 from ingestion.sink import BatchResult, BatchWriter
 from ingestion.transform import for_sink, transform
-from pipeline import db
+from pipeline import db, settings
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class JobConfig:
     input_dir: Path
     checkpoint_dir: Path
     archive_dir: Path
-    quarantine_dir: Path | None = None  # default: beside the archive, "quarantine"
+    quarantine_dir: Path | None = None  # default: pipeline.settings.quarantine_dir()
     master: str = "local[*]"
     trigger_seconds: float = 0.25
     once: bool = False
@@ -168,7 +168,7 @@ def _checkpoint(config: JobConfig, multiline: bool) -> Path:
 
 
 def _intake(config: JobConfig) -> Intake:
-    quarantine = config.quarantine_dir or config.archive_dir.parent / "quarantine"
+    quarantine = config.quarantine_dir or settings.quarantine_dir()
     return Intake(
         config.input_dir,
         config.checkpoint_dir / "intake",  # ingestion.intake.in_flight reads it there
@@ -313,11 +313,5 @@ def _describe(exception, intake: Intake | None = None) -> str:
     # Python traceback, whose last exception line is the cause.
     causes = [line for line in lines if re.match(r"^[A-Za-z_][\w.$]*(Error|Exception)\b", line)]
     cause = causes[-1] if causes else (lines[0] if lines else repr(exception))
-    in_flight = intake.in_flight_names() if intake is not None else []
-    where = ""
-    if in_flight:
-        shown = ", ".join(in_flight[:3]) + (
-            f" and {len(in_flight) - 3} more" if len(in_flight) > 3 else ""
-        )
-        where = f" (files in flight: {shown})"
+    where = intake.in_flight_note() if intake is not None else ""
     return f"the streaming query failed: {cause}{where}"

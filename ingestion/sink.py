@@ -305,11 +305,8 @@ class BatchWriter:
         except (SinkError, db.DatabaseUnavailable):
             raise
         except Exception as exc:
-            names = self.intake.in_flight_names() if self.intake is not None else []
-            where = f" (files in flight: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''})"
-            raise SinkError(
-                f"batch {batch_id} failed: {_describe_error(exc)}{where if names else ''}"
-            ) from exc
+            where = self.intake.in_flight_note() if self.intake is not None else ""
+            raise SinkError(f"batch {batch_id} failed: {_describe_error(exc)}{where}") from exc
         result.seconds = time.perf_counter() - clock
         log.info("%s", result.log_line())
         if self.intake is not None:
