@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from ingestion import intake
 from pipeline import localdb
 
 from .streaming import (
@@ -144,7 +145,12 @@ def test_postgres_restart_while_streaming_loses_and_doubles_nothing(warehouse, t
         _wait_for(lambda: _batches() > restarted_at + 2, 90, "batches after the restart")
     finally:
         _stop_generator(generator)
-    _wait_for(lambda: not list(folders.inputs.glob("*.csv")), 90, "the stream to drain its inputs")
+    # drained: nothing waits in the inputs folder, and nothing claimed is still in flight
+    _wait_for(
+        lambda: not list(folders.inputs.glob("*.csv")) and not intake.in_flight(folders.checkpoint),
+        90,
+        "the stream to drain its inputs",
+    )
     stream.send_signal(signal.SIGTERM)
     assert stream.wait(timeout=90) == 0
     text = log.read_text(errors="replace")
