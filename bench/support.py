@@ -1,7 +1,7 @@
 """Shared pieces of the ingestion benchmarks: an isolated database, data, RSS sampling.
 
 Benchmarks never touch your warehouse: they run their own project-managed
-PostgreSQL (state in .warehouse/bench, port 55435) unless ECOM_STATE_DIR says
+PostgreSQL (state in .warehouse/bench, any free port) unless ECOM_STATE_DIR says
 otherwise, and keep their data in .warehouse/bench/data.
 """
 
@@ -26,7 +26,7 @@ def isolated_warehouse() -> None:
     """Point the settings at the benchmark's own PostgreSQL, and start it."""
     os.environ["ECOM_STATE_DIR"] = str(BENCH_STATE)
     os.environ["ECOM_ENV_FILE"] = str(BENCH_STATE / ".env")
-    os.environ["ECOM_LOCAL_PGPORT"] = os.environ.get("ECOM_BENCH_PGPORT", "55435")
+    os.environ["ECOM_LOCAL_PGPORT"] = os.environ.get("ECOM_BENCH_PGPORT", "auto")
     for var in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"):
         os.environ.pop(var, None)
     from pipeline import cli, localdb

@@ -42,5 +42,28 @@ def ensure_values(values: dict[str, str], path: Path | None = None) -> list[str]
     return list(missing)
 
 
+def set_values(values: dict[str, str], path: Path | None = None) -> list[str]:
+    """Set the keys of ``values`` in ``path``, replacing their old lines; returns
+    the keys that changed. Other lines (and comments) stay as they are."""
+    path = path or settings.env_file()
+    existing = settings.read_env_file(path)
+    changed = [k for k, v in values.items() if existing.get(k) != v]
+    if not changed:
+        return []
+    ensure_values({k: values[k] for k in changed if k not in existing}, path)
+    replace = {k: values[k] for k in changed if k in existing}
+    if replace:
+        lines = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            key = line.strip().removeprefix("export ").partition("=")[0].strip()
+            lines.append(f"{key}={replace[key]}" if key in replace else line)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
+    return changed
+
+
 def role_password_defaults() -> dict[str, str]:
     return {f"ECOM_{role.upper()}_PASSWORD": generate_password() for role in settings.ROLES}

@@ -183,10 +183,44 @@ def _cluster_base(os_user: str | None) -> Path:
     return elsewhere
 
 
-def cluster() -> Cluster:
+def _port_setting(text: str, where: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise LocalDbError(
+            f"ECOM_LOCAL_PGPORT in {where} must be a port number or 'auto', got {text!r}"
+        )
+    return port
+
+
+def preferred_port() -> tuple[int | None, bool]:
+    """The port to start on, and whether the user pinned it.
+
+    ECOM_LOCAL_PGPORT in the process environment pins a port (taken means an
+    error); 'auto' there means any free port. Otherwise the port recorded in
+    .env by an earlier start is preferred, then LOCAL_PGPORT_DEFAULT; either
+    gives way to a free port when another program holds it. None: any free port.
+    """
+    pinned = os.environ.get("ECOM_LOCAL_PGPORT", "").strip()
+    if pinned and pinned != "auto":
+        return _port_setting(pinned, "the environment"), True
+    recorded = settings.read_env_file()
+    for key in ("ECOM_LOCAL_PGPORT", "PGPORT"):
+        value = recorded.get(key, "").strip()
+        if value and value != "auto":
+            return _port_setting(value, str(settings.env_file())), False
+    if pinned == "auto":
+        return None, False
+    return settings.LOCAL_PGPORT_DEFAULT, False
+
+
+def cluster(port: int | None = None) -> Cluster:
     os_user = _server_os_user()
     bindir = find_bindir()
-    port = int(settings.get("ECOM_LOCAL_PGPORT", str(settings.LOCAL_PGPORT_DEFAULT)))
+    if port is None:
+        port = preferred_port()[0] or settings.LOCAL_PGPORT_DEFAULT
     return Cluster(bindir=bindir, base=_cluster_base(os_user), os_user=os_user, port=port)
 
 
@@ -196,11 +230,25 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _ensure_env(port: int) -> None:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _running_port(c: Cluster) -> int:
+    """The port a running cluster listens on (line 4 of postmaster.pid)."""
+    try:
+        return int((c.data / "postmaster.pid").read_text().splitlines()[3])
+    except (OSError, ValueError, IndexError):
+        return c.port
+
+
+def _ensure_env() -> None:
     values = {
         MANAGED_FLAG: "1",
         "PGHOST": "127.0.0.1",
-        "PGPORT": str(port),
         "PGDATABASE": settings.LOCAL_DATABASE_DEFAULT,
         "PGUSER": settings.LOCAL_ADMIN_DEFAULT,
         "PGPASSWORD": envfile.generate_password(),
@@ -242,7 +290,6 @@ def _initdb(c: Cluster) -> None:
     (c.data / "ecom_warehouse.conf").write_text(
         "# Written by pipeline/localdb.py for the project-managed cluster.\n"
         "listen_addresses = '127.0.0.1'\n"
-        f"port = {c.port}\n"
         f"unix_socket_directories = '{socket_dir}'\n"
         "unix_socket_permissions = 0700\n"
         "password_encryption = 'scram-sha-256'\n"
@@ -295,24 +342,45 @@ def up() -> None:
         )
         db.apply_ddl()
         return
-    port = int(settings.get("ECOM_LOCAL_PGPORT", str(settings.LOCAL_PGPORT_DEFAULT)))
-    _ensure_env(port)
-    c = cluster()
+    port, pinned = preferred_port()
+    _ensure_env()
+    c = cluster(port)
     if not (c.data / "PG_VERSION").exists():
         _initdb(c)
     if _status(c):
-        log.info("PostgreSQL is already running on 127.0.0.1:%s", c.port)
+        port = _running_port(c)
+        log.info("PostgreSQL is already running on 127.0.0.1:%s", port)
     else:
-        if _port_in_use(c.port):
-            raise LocalDbError(
-                f"port {c.port} on 127.0.0.1 is taken by another program: set "
-                "ECOM_LOCAL_PGPORT (and PGPORT) in .env to a free port, then run 'make up' again"
-            )
-        log.info("starting PostgreSQL on 127.0.0.1:%s (log: %s)", c.port, c.logfile)
+        if port is None or _port_in_use(port):
+            if pinned:
+                raise LocalDbError(
+                    f"port {port} on 127.0.0.1 is taken by another program: unset "
+                    "ECOM_LOCAL_PGPORT (any free port is then used) or set it to a free port"
+                )
+            taken = port
+            port = free_port()
+            if taken is not None:
+                log.info("port %s on 127.0.0.1 is taken by another program; using %s", taken, port)
+        log.info("starting PostgreSQL on 127.0.0.1:%s (log: %s)", port, c.logfile)
         if c.os_user and not c.logfile.exists():
             c.logfile.touch()
             shutil.chown(c.logfile, user=c.os_user)
-        c.run("pg_ctl", "start", "-D", str(c.data), "-l", str(c.logfile), "-w", "-t", "60")
+        c.run(
+            "pg_ctl",
+            "start",
+            "-D",
+            str(c.data),
+            "-l",
+            str(c.logfile),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {port}",
+        )
+    written = envfile.set_values({"PGPORT": str(port), "ECOM_LOCAL_PGPORT": str(port)})
+    if written:
+        log.info("recorded port %s in %s", port, settings.env_file())
     db.ensure_database(settings.connection(None).dbname, retries=10)
     db.apply_ddl()
     admin = settings.connection(None)

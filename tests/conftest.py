@@ -2,7 +2,7 @@
 
 Tests never touch the user's database or .env: state goes to .warehouse/test
 (git-ignored; ECOM_TEST_STATE_DIR to move it), the server listens on its own
-port (ECOM_TEST_PGPORT, default 55433), and libpq variables from the caller's
+port (ECOM_TEST_PGPORT, default any free port, recorded in its .env), and libpq variables from the caller's
 environment are ignored. The cluster is started on first use by the
 ``warehouse`` fixture and stopped at the end of the session.
 """
@@ -19,7 +19,7 @@ TEST_STATE = Path(os.environ.get("ECOM_TEST_STATE_DIR", REPO_ROOT / ".warehouse"
 
 os.environ["ECOM_STATE_DIR"] = str(TEST_STATE)
 os.environ["ECOM_ENV_FILE"] = str(TEST_STATE / ".env")
-os.environ["ECOM_LOCAL_PGPORT"] = os.environ.get("ECOM_TEST_PGPORT", "55433")
+os.environ["ECOM_LOCAL_PGPORT"] = os.environ.get("ECOM_TEST_PGPORT", "auto")
 for _var in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSERVICE", "PGPASSFILE"):
     os.environ.pop(_var, None)
 TEST_STATE.mkdir(parents=True, exist_ok=True)

@@ -28,13 +28,13 @@ def own_cluster():
     env.update(
         ECOM_STATE_DIR=str(state),
         ECOM_ENV_FILE=str(state / ".env"),
-        ECOM_LOCAL_PGPORT=os.environ.get("ECOM_TEST_LOCALDB_PGPORT", "55434"),
+        ECOM_LOCAL_PGPORT="auto",
     )
 
-    def pipeline(*args: str) -> subprocess.CompletedProcess:
+    def pipeline(*args: str, **extra_env: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "pipeline", *args],
-            env=env,
+            env={**env, **extra_env},
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
@@ -118,16 +118,41 @@ def test_stale_pid_file_of_another_program_is_recovered(own_cluster):
         sleeper.kill()
 
 
-def test_port_taken_is_one_clear_line(own_cluster, tmp_path):
+def _recorded_port(own_cluster) -> int:
+    for line in (own_cluster.state / ".env").read_text().splitlines():
+        if line.startswith("PGPORT="):
+            return int(line.partition("=")[2])
+    raise AssertionError("no PGPORT in .env")
+
+
+def _blocking(port: int):
     import socket
 
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind(("127.0.0.1", port))
+    blocker.listen()
+    return blocker
+
+
+def test_port_taken_moves_to_a_free_port_and_records_it(own_cluster):
+    assert own_cluster("up").returncode == 0
     assert own_cluster("down").returncode == 0
-    port = int(os.environ.get("ECOM_TEST_LOCALDB_PGPORT", "55434"))
-    with socket.socket() as blocker:
-        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        blocker.bind(("127.0.0.1", port))
-        blocker.listen()
+    before = _recorded_port(own_cluster)
+    with _blocking(before):
         result = own_cluster("up")
+        assert result.returncode == 0, result.stderr
+        assert f"port {before} on 127.0.0.1 is taken" in result.stderr
+        after = _recorded_port(own_cluster)
+        assert after != before
+        assert _select_one(own_cluster) == "42"
+
+
+def test_pinned_port_taken_is_one_clear_line(own_cluster):
+    assert own_cluster("down").returncode == 0
+    port = _recorded_port(own_cluster)
+    with _blocking(port):
+        result = own_cluster("up", ECOM_LOCAL_PGPORT=str(port))
     assert result.returncode == 2
-    assert "port" in result.stderr and "taken" in result.stderr
+    assert f"port {port} on 127.0.0.1 is taken" in result.stderr
     assert "Traceback" not in result.stderr
