@@ -205,7 +205,7 @@ def dbt(*args: str) -> tuple[float, float]:
 
 def ensure_database(name: str) -> None:
     db.ensure_database(name)
-    db.apply_ddl()
+    db.apply_schema()
     with db.connection() as conn, conn.cursor() as cur:
         cur.execute(db.TRUNCATE_RAW)
         conn.commit()

@@ -70,7 +70,7 @@ def batch_csv(batch_id: int, first: int, rows: int, start: datetime) -> io.Strin
 
 def ensure_database(name: str) -> None:
     db.ensure_database(name)
-    db.apply_ddl()
+    db.apply_schema()
 
 
 def load(events: int) -> None:

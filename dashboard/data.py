@@ -2,7 +2,7 @@
 
 Everything comes from the marts (dbt's output) plus the data-quality history
 ``quality.checkpoint_runs``, the two things the analyst role may read
-(sql/030_roles.sql, sql/040_quality.sql). One read-only, repeatable-read
+(sql/roles.sql). One read-only, repeatable-read
 transaction per refresh, so the tiles and the charts agree with each other.
 """
 

@@ -285,7 +285,7 @@ def _show(value: Any) -> str:
 
 
 def _record(outcome: Outcome) -> None:
-    """Store the outcome in quality.checkpoint_runs (sql/040_quality.sql), if it exists."""
+    """Store the outcome in quality.checkpoint_runs (sql/migrations), if it exists."""
     failures = [
         {
             "table": f.table,

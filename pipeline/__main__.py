@@ -71,7 +71,7 @@ def main() -> int:
     elif args.command == "status":
         return 0 if localdb.status() else 1
     elif args.command == "db":
-        db.apply_ddl()
+        db.apply_schema()
     elif args.command == "destroy":
         localdb.destroy()
     elif args.command == "psql":

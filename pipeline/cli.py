@@ -43,13 +43,13 @@ def configure_logging(verbose: bool = False) -> None:
 
 def run_main(main: Callable[[], int | None], prog: str) -> None:
     """Run ``main``; errors a user can cause end in one line and exit code 2."""
-    from pipeline.db import DatabaseUnavailable
+    from pipeline.db import DatabaseUnavailable, MigrationError
     from pipeline.localdb import LocalDbError
     from pipeline.settings import SettingsError
 
     try:
         code = main()
-    except (DatabaseUnavailable, LocalDbError, SettingsError, *USER_ERRORS) as exc:
+    except (DatabaseUnavailable, MigrationError, LocalDbError, SettingsError, *USER_ERRORS) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

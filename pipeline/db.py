@@ -1,4 +1,4 @@
-"""Connections and the idempotent warehouse DDL in sql/."""
+"""Connections, and the warehouse schema: migrations in sql/migrations, then sql/roles.sql."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import psycopg2
 import psycopg2.extensions
@@ -16,11 +17,20 @@ from pipeline import envfile, settings
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = settings.REPO_ROOT / "sql"
+# yoyo's bookkeeping (applied migrations, its lock) lives in a schema of its own.
+MIGRATIONS_SCHEMA = "migrations"
+
+
+def sql_dir() -> Path:
+    return settings.project_dir() / "sql"
 
 
 class DatabaseUnavailable(RuntimeError):
     """The server cannot be reached or refuses us; the message names the fix."""
+
+
+class MigrationError(RuntimeError):
+    """A schema migration failed; nothing of it was applied."""
 
 
 def connect(role: str | None = None, *, dbname: str | None = None, retries: int = 0):
@@ -83,33 +93,77 @@ def ensure_database(name: str, retries: int = 0) -> None:
                 )
 
 
-def ddl_files(sql_dir: Path = SQL_DIR) -> list[Path]:
-    return sorted(p for p in sql_dir.glob("[0-9]*.sql"))
+def _migrations_uri(admin: settings.ConnectionSettings) -> str:
+    """A yoyo URI for the administrator; a Unix-socket host goes in the query string."""
+    query = {"schema": MIGRATIONS_SCHEMA, "connect_timeout": "5"}
+    netloc = quote(admin.user, safe="")
+    if admin.password:
+        netloc += ":" + quote(admin.password, safe="")
+    if admin.host.startswith("/"):
+        query["host"] = admin.host
+        netloc += f"@:{admin.port}"
+    else:
+        netloc += f"@{admin.host}:{admin.port}"
+    return f"postgresql://{netloc}/{quote(admin.dbname, safe='')}?{urlencode(query)}"
 
 
-def apply_ddl() -> None:
-    """Apply sql/*.sql in order, in one transaction, then set the role passwords.
+def migrate() -> list[str]:
+    """Apply the pending migrations of sql/migrations (yoyo), each in its own
+    transaction; returns the ids applied."""
+    import yoyo
 
-    Missing role passwords are generated into .env first. Safe to run twice.
+    admin = settings.connection(None)
+    with connection() as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("create schema if not exists {}").format(sql.Identifier(MIGRATIONS_SCHEMA))
+            )
+    try:
+        backend = yoyo.get_backend(_migrations_uri(admin))
+        migrations = yoyo.read_migrations(str(sql_dir() / "migrations"))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            for migration in pending:
+                log.info("applying migration %s", migration.id)
+                backend.apply_one(migration)
+        return [m.id for m in pending]
+    except psycopg2.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise MigrationError(
+            f"migration failed on {admin.describe()}: {first} (nothing of that migration "
+            "was applied; fix the cause and run 'ecom db' again)"
+        ) from exc
+
+
+def apply_schema() -> None:
+    """Bring the warehouse up to date: pending migrations, then the idempotent
+    roles and grants (sql/roles.sql), then the role passwords.
+
+    Missing role passwords are generated into .env first. Safe to run any number of times.
     """
-    written = envfile.ensure_values(envfile.role_password_defaults())
+    env = settings.environment()
+    generated = {k: v for k, v in envfile.role_password_defaults().items() if k not in env}
+    written = envfile.ensure_values(generated) if generated else []
     if written:
         log.info("generated passwords for %s in %s", ", ".join(written), settings.env_file())
-    env = settings.environment()
-    with connection() as conn:
-        with conn.cursor() as cur:
-            # Serialise concurrent runs: DDL and grants on the same objects race otherwise.
-            cur.execute("select pg_advisory_xact_lock(hashtext('ecom-warehouse-ddl'))")
-            for path in ddl_files():
-                log.info("applying %s", path.relative_to(settings.REPO_ROOT))
-                cur.execute(path.read_text(encoding="utf-8"))
-            for role in settings.ROLES:
-                password = env[f"ECOM_{role.upper()}_PASSWORD"]
-                cur.execute(
-                    sql.SQL("alter role {} password %s").format(
-                        sql.Identifier(settings.ROLE_DEFAULT_NAMES[role])
-                    ),
-                    (password,),
-                )
-        conn.commit()
-    log.info("warehouse schema and roles are in place")
+        env = settings.environment()
+    with connection() as lock_conn, lock_conn.cursor() as lock:
+        # Serialise concurrent runs: DDL and grants on the same objects race otherwise.
+        lock_conn.autocommit = True
+        lock.execute("select pg_advisory_lock(hashtext('ecom-warehouse-ddl'))")
+        applied = migrate()
+        with connection() as conn:
+            with conn.cursor() as cur:
+                cur.execute((sql_dir() / "roles.sql").read_text(encoding="utf-8"))
+                for role in settings.ROLES:
+                    password = env[f"ECOM_{role.upper()}_PASSWORD"]
+                    cur.execute(
+                        sql.SQL("alter role {} password %s").format(
+                            sql.Identifier(settings.ROLE_DEFAULT_NAMES[role])
+                        ),
+                        (password,),
+                    )
+            conn.commit()
+    state = f"applied {', '.join(applied)}" if applied else "no migration pending"
+    log.info("warehouse schema and roles are in place (%s)", state)

@@ -340,7 +340,7 @@ def up() -> None:
             "using your PostgreSQL server at %s (PGHOST is set); nothing to start",
             target.describe(),
         )
-        db.apply_ddl()
+        db.apply_schema()
         return
     port, pinned = preferred_port()
     _ensure_env()
@@ -382,7 +382,7 @@ def up() -> None:
     if written:
         log.info("recorded port %s in %s", port, settings.env_file())
     db.ensure_database(settings.connection(None).dbname, retries=10)
-    db.apply_ddl()
+    db.apply_schema()
     admin = settings.connection(None)
     log.info("ready: %s (credentials in %s)", admin.describe(), settings.env_file())
 

@@ -5,7 +5,7 @@ PGDATABASE, and PGUSER/PGPASSWORD for the administrator who applies the DDL),
 so psql, psycopg2, dbt's profiles.yml and the GX connection string agree
 without translation. Each component connects as its own least-privilege role
 (ecom_loader, ecom_transformer, ecom_analyst, ecom_auditor; see
-sql/030_roles.sql) with the password in ECOM_<ROLE>_PASSWORD.
+sql/roles.sql) with the password in ECOM_<ROLE>_PASSWORD.
 
 Values are taken from the process environment first, then from the
 git-ignored ``.env`` file at the repository root (written by ``make up`` for
@@ -19,16 +19,36 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# An installed (non-editable) package carries sql/ and dbt_project/ here.
+BUNDLED_PROJECT = Path(__file__).resolve().parent / "_project"
+
+
+def is_checkout() -> bool:
+    """Running from a source checkout (or an editable install of one)?"""
+    return (REPO_ROOT / "dbt_project" / "dbt_project.yml").is_file()
+
+
+def project_dir() -> Path:
+    """Where sql/ and dbt_project/ are: ECOM_PROJECT_DIR, the checkout, or the package's copy."""
+    explicit = os.environ.get("ECOM_PROJECT_DIR")
+    if explicit:
+        return Path(explicit)
+    return REPO_ROOT if is_checkout() else BUNDLED_PROJECT
+
+
+def home_dir() -> Path:
+    """Where .env and .warehouse/ go: the checkout's root, or (installed) the current folder."""
+    return REPO_ROOT if is_checkout() else Path.cwd()
 
 
 def env_file() -> Path:
-    """The dotenv file: ECOM_ENV_FILE, or .env at the repository root."""
-    return Path(os.environ.get("ECOM_ENV_FILE", REPO_ROOT / ".env"))
+    """The dotenv file: ECOM_ENV_FILE, or .env in the home folder (see home_dir)."""
+    return Path(os.environ.get("ECOM_ENV_FILE", home_dir() / ".env"))
 
 
 def state_dir() -> Path:
     """Local state (the managed cluster, inputs, checkpoints): ECOM_STATE_DIR or .warehouse/."""
-    return Path(os.environ.get("ECOM_STATE_DIR", REPO_ROOT / ".warehouse"))
+    return Path(os.environ.get("ECOM_STATE_DIR", home_dir() / ".warehouse"))
 
 
 ROLES = ("loader", "transformer", "analyst", "auditor")

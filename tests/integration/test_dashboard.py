@@ -86,7 +86,7 @@ def empty_database(warehouse, monkeypatch):
     """A database with the warehouse's DDL and grants but no dbt build: no marts."""
     monkeypatch.setenv("PGDATABASE", EMPTY_DATABASE)
     db.ensure_database(EMPTY_DATABASE)
-    db.apply_ddl()
+    db.apply_schema()
     yield EMPTY_DATABASE
     monkeypatch.undo()
     with db.connection(None, dbname="postgres") as conn:

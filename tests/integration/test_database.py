@@ -20,8 +20,8 @@ def _run(role, statement):
 
 
 def test_ddl_applies_twice(warehouse):
-    db.apply_ddl()
-    db.apply_ddl()
+    db.apply_schema()
+    db.apply_schema()
     tables = _run(
         None,
         "select table_schema || '.' || table_name from information_schema.tables "

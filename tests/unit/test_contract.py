@@ -9,7 +9,8 @@ import pytest
 
 from pipeline import contract
 
-DDL = (Path(__file__).resolve().parents[2] / "sql" / "020_raw_tables.sql").read_text()
+MIGRATIONS = sorted((Path(__file__).resolve().parents[2] / "sql" / "migrations").glob("*.sql"))
+DDL = "\n".join(path.read_text() for path in MIGRATIONS)
 
 GOOD = [
     "3f1c2b9e-5d4a-4e8f-9a7b-1c2d3e4f5a6b",

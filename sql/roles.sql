@@ -1,5 +1,6 @@
--- Least-privilege roles and their grants. Idempotent. Passwords are not set
--- here: `python -m pipeline db` sets them from ECOM_<ROLE>_PASSWORD.
+-- Least-privilege roles and their grants: idempotent, applied after the
+-- migrations on every `ecom db` / `ecom up`. Passwords are not set here: `ecom db`
+-- sets them from ECOM_<ROLE>_PASSWORD.
 --
 -- ecom_loader       the streaming job: insert into raw, read its own ledger
 -- ecom_transformer  dbt: read raw, own and build staging and marts
@@ -55,3 +56,8 @@ alter default privileges for role ecom_transformer in schema staging
     grant select on tables to ecom_auditor;
 alter default privileges for role ecom_transformer in schema marts
     grant select on tables to ecom_analyst, ecom_auditor;
+
+-- quality: the auditor appends and reads; analysts read. Nobody else.
+grant usage on schema quality to ecom_auditor, ecom_analyst;
+grant select, insert on quality.checkpoint_runs to ecom_auditor;
+grant select on quality.checkpoint_runs to ecom_analyst;

@@ -1,0 +1,153 @@
+"""Schema migrations: a warehouse built by an older release is upgraded in place.
+
+Each fixture is the whole idempotent DDL of a release from before migrations
+existed (sql/0*.sql of that commit). A database built by it, holding rows, is
+brought up to date by ``python -m pipeline db`` (what ``ecom db`` and ``make up``
+run), and keeps every row.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from psycopg2 import sql
+
+from pipeline import db
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).with_name("fixtures")
+MIGRATIONS = sorted(p.stem for p in (REPO_ROOT / "sql" / "migrations").glob("*.sql"))
+
+EVENT = (
+    "'5ce0a000-0000-4000-8000-000000000001', 'purchase', 1, 'Ada', 2, 'Chair', 'furniture', "
+    "19.90, 1, '2026-11-25T10:00:00Z', 's-1', 'old.csv', 0"
+)
+
+
+def _fresh_database(name: str) -> None:
+    with db.connection(None, dbname="postgres") as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+            cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+
+
+def _scalar(dbname: str, query: str):
+    with db.connection(None, dbname=dbname) as conn, conn.cursor() as cur:
+        cur.execute(query)
+        return cur.fetchone()[0]
+
+
+def _ecom_db(dbname: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "db"],
+        env={**os.environ, "PGDATABASE": dbname},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("release", ["b1f1f5e", "3c188af"])
+def test_an_older_warehouse_is_upgraded_in_place_keeping_its_rows(warehouse, release):
+    dbname = f"upgrade_{release}"
+    _fresh_database(dbname)
+    with db.connection(None, dbname=dbname) as conn, conn.cursor() as cur:
+        cur.execute((FIXTURES / f"warehouse_ddl_{release}.sql").read_text())
+        cur.execute(
+            "insert into raw.ecommerce_events (event_id, event_type, user_id, user_name, "
+            "product_id, product_name, category, price, quantity, event_time, session_id, "
+            f"source_file, batch_id) select {EVENT} from generate_series(1, 500)"
+        )
+        cur.execute(
+            "insert into raw.ecommerce_events_rejected (source_file, line_number, raw_line, "
+            "reasons, batch_id) values ('old.csv', 7, 'x,y', array['field_count'], 0)"
+        )
+        cur.execute(
+            "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, rows_in, "
+            "rows_loaded, rows_rejected, started_at) values ('ecommerce_events', "
+            "'00000000-0000-4000-8000-000000000001', 0, array['old.csv'], 501, 500, 1, now())"
+        )
+        cur.execute(
+            "insert into quality.checkpoint_runs (checkpoint_name, success, "
+            "evaluated_expectations, successful_expectations, failed_expectations, run_at, "
+            "duration_seconds) values ('raw_layer', true, 3, 3, 0, now(), 1.5)"
+        )
+        conn.commit()
+    had_ledger = _scalar(dbname, "select to_regclass('raw.ingestion_files') is not null")
+    assert had_ledger == (release == "3c188af")
+
+    result = _ecom_db(dbname)
+    assert result.returncode == 0, result.stderr
+    assert f"applied {', '.join(MIGRATIONS)}" in result.stderr
+
+    assert _scalar(dbname, "select count(*) from raw.ecommerce_events") == 500
+    assert _scalar(dbname, "select count(*) from raw.ecommerce_events_rejected") == 1
+    assert _scalar(dbname, "select count(*) from raw.ingestion_batches") == 1
+    assert _scalar(dbname, "select count(*) from quality.checkpoint_runs") == 1
+    # the upgrade reached the tables: the columns and the file ledger of migration 0002
+    assert (
+        _scalar(dbname, "select count(*) from raw.ecommerce_events where delivery_id is null")
+        == 500
+    )
+    assert _scalar(dbname, "select count(*) from raw.ingestion_files") == 0
+    applied = _scalar(
+        dbname,
+        "select array_agg(migration_id order by migration_id) from migrations._yoyo_migration",
+    )
+    assert applied == MIGRATIONS
+    # the roles still hold: the loader may append to the new table, the analyst may not read raw
+    loader_may = _scalar(
+        dbname, "select has_table_privilege('ecom_loader', 'raw.ingestion_files', 'insert')"
+    )
+    analyst_may = _scalar(
+        dbname, "select has_table_privilege('ecom_analyst', 'raw.ecommerce_events', 'select')"
+    )
+    assert (loader_may, analyst_may) == (True, False)
+
+    again = _ecom_db(dbname)
+    assert again.returncode == 0, again.stderr
+    assert "no migration pending" in again.stderr
+    assert _scalar(dbname, "select count(*) from raw.ecommerce_events") == 500
+
+
+def test_a_failing_migration_is_one_line_and_leaves_nothing_half_done(warehouse, tmp_path):
+    project = tmp_path / "project"
+    (project / "sql" / "migrations").mkdir(parents=True)
+    for path in (REPO_ROOT / "sql" / "migrations").glob("*.sql"):
+        (project / "sql" / "migrations" / path.name).write_text(path.read_text())
+    (project / "sql" / "roles.sql").write_text((REPO_ROOT / "sql" / "roles.sql").read_text())
+    (project / "sql" / "migrations" / "9999.broken.sql").write_text(
+        "-- depends: 0002.file-ledger\n"
+        "alter table raw.ecommerce_events add column half_done text;\n"
+        "alter table raw.no_such_table add column x text;\n"
+    )
+    dbname = "upgrade_broken"
+    _fresh_database(dbname)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "db"],
+        env={**os.environ, "PGDATABASE": dbname, "ECOM_PROJECT_DIR": str(project)},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "migration failed" in last and "no_such_table" in last, last
+    assert "Traceback" not in result.stderr
+    half_done = _scalar(
+        dbname,
+        "select count(*) from information_schema.columns "
+        "where table_schema = 'raw' and column_name = 'half_done'",
+    )
+    assert half_done == 0
