@@ -6,8 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-# Run a command with the project's settings (.env, then the environment) exported.
-WITH_ENV := $(PY) -m pipeline exec --
+ECOM := $(VENV)/bin/ecom
+SYSTEM_PACKAGES := scripts/system-packages.sh
 PYTEST_ARGS ?=
 LOCK := $(if $(shell command -v flock),flock .setup.lock,)
 
@@ -34,50 +34,57 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(LOCK) sh -c 'test -x $(PY) || $(PYTHON) -m venv $(VENV); \
 	  $(PY) -m pip install --quiet --upgrade pip && \
 	  $(PY) -m pip install --quiet -c constraints.txt -e ".[test]"'
+	@# plain `dbt` from the repository root once the venv is activated (.envrc does the same for direnv)
+	@grep -q 'ecommerce-stream-warehouse' $(VENV)/bin/activate || printf '%s\n' \
+	  '# ecommerce-stream-warehouse: the project'"'"'s settings and dbt project, for plain dbt and psql' \
+	  'export DBT_PROJECT_DIR="$(CURDIR)/dbt_project" DBT_PROFILES_DIR="$(CURDIR)/dbt_project"' \
+	  'if [ -f "$${ECOM_ENV_FILE:-$(CURDIR)/.env}" ]; then set -a; . "$${ECOM_ENV_FILE:-$(CURDIR)/.env}"; set +a; fi' \
+	  >> $(VENV)/bin/activate
 	@touch $@
 
-up: setup ## Start the project-managed PostgreSQL (or use yours) and apply sql/
-	$(PY) -m pipeline up
+up: setup ## Start the project-managed PostgreSQL (or use yours) and migrate the schema
+	$(ECOM) up
 
 down: setup ## Stop the project-managed PostgreSQL
-	$(PY) -m pipeline down
+	$(ECOM) down
 
 status: setup ## Database, streaming checkpoint and ledger status (last batches, totals, files waiting)
-	@$(PY) -m pipeline status && $(PY) -m ingestion status
+	@$(ECOM) status
 
-db: setup ## Apply the idempotent DDL, roles and grants in sql/
-	$(PY) -m pipeline db
+db: setup ## Apply pending schema migrations (sql/migrations), then roles and grants (sql/roles.sql)
+	$(ECOM) db
 
 psql: setup ## Open psql on the warehouse (ROLE=analyst|loader|transformer|auditor to pick a role)
-	$(PY) -m pipeline psql $(if $(ROLE),--role $(ROLE))
+	$(ECOM) psql $(if $(ROLE),--role $(ROLE))
 
 generate: setup ## Feed the stream: fake events into the inputs folder until Ctrl-C (GENERATE_ARGS="--rate 5000")
-	$(PY) -m generator $(GENERATE_ARGS)
+	$(ECOM) generate $(GENERATE_ARGS)
 
 stream: up ## Run the streaming job: inputs folder -> raw.ecommerce_events, until Ctrl-C (STREAM_ARGS=...)
-	$(PY) -m ingestion $(STREAM_ARGS)
+	$(ECOM) stream $(STREAM_ARGS)
 
 ingest: up ## Ingest every file waiting in the inputs folder, then exit (--once)
-	$(PY) -m ingestion --once $(STREAM_ARGS)
+	$(ECOM) ingest $(STREAM_ARGS)
 
 dbt: up ## Build and test the dbt models (staging, marts) as the transformer role
-	cd dbt_project && $(abspath $(PY)) -m pipeline exec -- $(abspath $(VENV))/bin/dbt build $(DBT_ARGS)
+	$(ECOM) dbt build $(DBT_ARGS)
 
 freshness: up ## Is the stream alive? dbt source freshness (warn after 15 min, error after 60)
-	cd dbt_project && $(abspath $(PY)) -m pipeline exec -- $(abspath $(VENV))/bin/dbt source freshness
+	$(ECOM) dbt source freshness
 
 docs: up ## Generate the dbt docs and serve them (DOCS_PORT=8080, DOCS_HOST=127.0.0.1)
-	cd dbt_project && $(abspath $(PY)) -m pipeline exec -- $(abspath $(VENV))/bin/dbt docs generate
+	$(ECOM) dbt docs generate
 	@echo "dbt docs: http://$(DOCS_HOST):$(DOCS_PORT)  (Ctrl-C stops)"
-	cd dbt_project && $(abspath $(PY)) -m pipeline exec -- $(abspath $(VENV))/bin/dbt docs serve --host $(DOCS_HOST) --port $(DOCS_PORT) --no-browser
+	$(ECOM) dbt docs serve --host $(DOCS_HOST) --port $(DOCS_PORT) --no-browser
 
 checkpoint: up ## Run the Great Expectations checkpoints (raw_layer, staging_layer, marts_layer)
-	$(PY) -m expectations run --all
+	$(ECOM) checkpoint run --all
 
 dashboard: up ## Serve the dashboard over the marts, as the analyst role (DASHBOARD_ARGS="--port 8060 --refresh 30")
-	$(PY) -m dashboard $(DASHBOARD_ARGS)
+	$(ECOM) dashboard $(DASHBOARD_ARGS)
 
-bench: up ## Run every benchmark (prints figures; takes a while; own PostgreSQL on port 55435)
+bench: setup ## Run every benchmark (prints figures; takes a while; own PostgreSQL on a free port)
+	@bash $(SYSTEM_PACKAGES) bench
 	$(PY) bench/bench_generator.py
 	$(PY) bench/bench_ingestion.py
 	$(PY) bench/bench_ingestion_cpu.py
@@ -87,7 +94,8 @@ bench: up ## Run every benchmark (prints figures; takes a while; own PostgreSQL 
 	$(PY) bench/bench_dbt_incremental.py
 	$(PY) bench/bench_gx_raw.py
 
-test: setup ## Run every test (unit and integration; starts its own PostgreSQL)
+test: setup ## Run every test (unit and integration; installs missing system packages; own PostgreSQL)
+	@bash $(SYSTEM_PACKAGES) test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: setup ## Run the fast unit tests only (no services)
@@ -98,16 +106,18 @@ lint: setup ## ruff, sqlfluff on the dbt models, GX context in sync with its cod
 	$(PY) -m ruff format --check .
 	cd dbt_project && $(abspath $(VENV))/bin/sqlfluff lint models tests
 	$(PY) -m expectations sync --check
+	bash -n $(SYSTEM_PACKAGES)
 
 format: setup ## Rewrite Python files with ruff format and fix what ruff can
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-demo: up ## The whole pipeline end to end: generate -> stream (--once) -> dbt build -> checkpoints -> report
-	$(PY) -m pipeline.demo $(DEMO_ARGS)
+demo: setup ## The whole pipeline end to end: generate -> stream (--once) -> dbt build -> checkpoints -> report
+	@bash $(SYSTEM_PACKAGES) demo
+	$(ECOM) demo $(DEMO_ARGS)
 
 live: up ## Everything running: generator + stream + dbt every 5 s + checkpoints, a status line per cycle (LIVE_ARGS="--rate 5000")
-	$(PY) -m pipeline.live $(LIVE_ARGS)
+	$(ECOM) live $(LIVE_ARGS)
 
 clean: ## Remove generated data, checkpoints and caches (keeps the database and .venv)
 	rm -rf .warehouse/inputs .warehouse/archive .warehouse/quarantine .warehouse/checkpoints \
@@ -116,4 +126,4 @@ clean: ## Remove generated data, checkpoints and caches (keeps the database and 
 	  expectations/gx/uncommitted
 
 clean-db: setup ## Stop the project-managed PostgreSQL and delete its data
-	$(PY) -m pipeline destroy
+	$(ECOM) destroy

@@ -9,6 +9,7 @@ import socket
 
 from dashboard import data
 from pipeline import cli
+from pipeline.errors import UserError
 
 log = logging.getLogger("dashboard")
 
@@ -38,7 +39,7 @@ shows as a red status line on the page; the numbers come back with it.
 """
 
 
-class DashboardError(RuntimeError):
+class DashboardError(UserError):
     """The dashboard cannot start; the message says why and what to do."""
 
 
@@ -62,9 +63,9 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = cli.OneLineParser(
-        prog=PROG,
+        prog=prog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION,
         epilog=EPILOG,
@@ -122,8 +123,8 @@ def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # the server stops as on Ctrl-C: exit 0
 
 
-def main() -> int:
-    args = _parser().parse_args()
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = _parser(prog).parse_args(argv)
     cli.configure_logging(args.verbose)
     who = data.check_connection()
     _check_port_free(args.host, args.port)
@@ -155,5 +156,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    cli.USER_ERRORS = (DashboardError,)
     cli.run_main(main, PROG)

@@ -9,6 +9,7 @@ import textwrap
 
 from expectations import checkpoints
 from pipeline import cli
+from pipeline.errors import UserError
 
 log = logging.getLogger("expectations")
 
@@ -25,9 +26,9 @@ def _checkpoint_list() -> str:
     return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
+    parser = cli.OneLineParser(
+        prog=prog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=textwrap.dedent(
             """\
@@ -41,9 +42,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=textwrap.dedent(
             """\
             examples:
-              python -m expectations run --all
-              python -m expectations run raw_layer
-              python -m expectations sync --check
+              PROG run --all
+              PROG run raw_layer
+              PROG sync --check
 
             Prints one line per failed expectation and a summary per checkpoint,
             stores each outcome in quality.checkpoint_runs and writes Data Docs to
@@ -58,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
                          out of date)
             Settings: PGHOST, PGPORT, PGDATABASE and ECOM_AUDITOR_PASSWORD, from the
             environment, then .env (see .env.example)."""
-        ),
+        ).replace("PROG", prog),
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
@@ -118,8 +119,8 @@ def _sync(check: bool) -> int:
     return 1 if check and changes else 0
 
 
-def main() -> int:
-    args = _parser().parse_args()
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = _parser(prog).parse_args(argv)
     cli.configure_logging(args.verbose)
     # GX logs every config substitution and default lookup at INFO.
     logging.getLogger("great_expectations").setLevel(
@@ -133,9 +134,39 @@ def main() -> int:
     return _run(args.names, args.all, record=not args.no_record)
 
 
-if __name__ == "__main__":
-    from expectations.runner import CheckpointError
+GX_DESCRIPTION = """\
+The project's 'great_expectations' command. Great Expectations 1.x ships no
+command line of its own (the 0.x CLI is gone); this one runs the project's
+checkpoints in expectations/gx with the project's runner, the same as
+'ecom checkpoint'.
 
-    cli.USER_ERRORS = (*cli.USER_ERRORS, CheckpointError)
+usage:
+  great_expectations checkpoint run CHECKPOINT [CHECKPOINT ...]
+  great_expectations checkpoint run --all
+  great_expectations checkpoint list
+  great_expectations checkpoint --help     (every option of the runner)
+
+exit status: 0 every expectation passed, 1 some failed, 2 usage or setup error"""
+
+
+def gx_main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(GX_DESCRIPTION)
+        return 0 if argv else 2
+    if argv[0] != "checkpoint":
+        raise UserError(
+            f"unknown command {argv[0]!r}: this project's great_expectations has only "
+            "'checkpoint run' and 'checkpoint list' (see --help)"
+        )
+    return main(argv[1:], prog="great_expectations checkpoint")
+
+
+def gx_command() -> None:
+    """The ``great_expectations`` console script."""
+    cli.run_main(gx_main, "great_expectations")
+
+
+if __name__ == "__main__":
     cli.run_main(main, PROG)
     sys.exit(0)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -37,7 +38,26 @@ from expectations import checkpoints, suites  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-GX_DIR = Path(__file__).resolve().parent / "gx"
+PACKAGED_GX_DIR = Path(__file__).resolve().parent / "gx"
+
+
+def _context_dir() -> Path:
+    """The checkout's context; installed, a copy under the state folder, since the
+    package's folder is no place for run output."""
+    if settings.project_dir() == settings.REPO_ROOT:
+        return PACKAGED_GX_DIR
+    copy = settings.state_dir() / "gx"
+    if copy.exists():
+        for entry in copy.iterdir():
+            if entry.name != "uncommitted":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    shutil.copytree(
+        PACKAGED_GX_DIR, copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns("uncommitted")
+    )
+    return copy
+
+
+GX_DIR = _context_dir()
 DATASOURCE = "warehouse"
 BATCH_DEFINITION = "whole_table"
 DATA_DOCS_ACTION = "update_data_docs"

@@ -25,11 +25,12 @@ from psycopg2.extras import Json
 
 from expectations import checkpoints
 from pipeline import db
+from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError):
     """A checkpoint cannot run (unknown name, a table missing); the message names the fix."""
 
 

@@ -86,11 +86,11 @@ def _timestamp(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = PROG) -> argparse.ArgumentParser:
     p = cli.OneLineParser(
-        prog=PROG,
+        prog=prog,
         description=DESCRIPTION,
-        epilog=EPILOG,
+        epilog=EPILOG.replace(PROG, prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     mode = p.add_argument_group("what to write")
@@ -178,8 +178,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = parser(prog).parse_args(argv)
     cli.configure_logging(args.verbose)
     if args.quiet:
         logging.getLogger("generator").setLevel(logging.WARNING)

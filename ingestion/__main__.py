@@ -39,10 +39,13 @@ examples:
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+PROG = "python -m ingestion"
+
+
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     env = settings.get
     parser = cli.OneLineParser(
-        prog="python -m ingestion",
+        prog=prog,
         description="Spark Structured Streaming: CSV files -> raw.ecommerce_events, exactly once; "
         "bad rows -> raw.ecommerce_events_rejected with their reasons.",
         epilog=EPILOG,
@@ -150,8 +153,8 @@ def _spark_conf(pairs: list[str]) -> dict[str, str]:
     return conf
 
 
-def main() -> int:
-    args = _parser().parse_args()
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = _parser(prog).parse_args(argv)
     cli.configure_logging(args.verbose)
     if args.verbose:
         os.environ.setdefault("ECOM_SPARK_LOG_LEVEL", "warn")
@@ -186,5 +189,5 @@ def main() -> int:
 
 if __name__ == "__main__":
     cli.USER_ERRORS = (job.IngestionError, sink.SinkError, spark.JavaMissing)
-    cli.run_main(main, "python -m ingestion")
+    cli.run_main(main, PROG)
     sys.exit(0)

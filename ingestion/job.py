@@ -18,6 +18,7 @@ from ingestion.intake import Intake
 from ingestion.sink import BatchResult, BatchWriter
 from ingestion.transform import for_sink, transform
 from pipeline import db, settings
+from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class JobSummary:
         self.rows_rejected += result.rows_rejected
 
 
-class IngestionError(RuntimeError):
+class IngestionError(UserError):
     """The job stopped for a reason the user can act on; the message says which."""
 
 

@@ -38,6 +38,7 @@ from ingestion.collect import arrow_batches
 from ingestion.intake import Part
 from ingestion.transform import EVENT_COLUMNS
 from pipeline import db
+from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,7 +54,7 @@ REJECTS_COPY = (
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
 
 
-class SinkError(RuntimeError):
+class SinkError(UserError):
     """The batch could not be committed; it was not, and will be replayed on restart."""
 
 

@@ -11,13 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.errors import UserError
+
 log = logging.getLogger(__name__)
 
 MIN_JAVA = 17
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
-class JavaMissing(RuntimeError):
+class JavaMissing(UserError):
     """No usable Java runtime; the message says how to get one."""
 
 
@@ -64,7 +66,7 @@ def class_data_sharing(java_major: int, cache: Path | None = None) -> str:
 
     from pipeline import settings
 
-    cache = cache or settings.REPO_ROOT / ".warehouse" / "cache"
+    cache = cache or settings.state_dir() / "cache"
     name = f"spark-{pyspark.__version__}-java{java_major}"
     archive = cache / f"{name}.jsa"
     quiet = "-Xlog:cds*=off -Xlog:class+path=off"

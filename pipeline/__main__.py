@@ -19,9 +19,9 @@ import sys
 from pipeline import cli, db, localdb, settings
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline",
+def _parser(prog: str = "python -m pipeline") -> argparse.ArgumentParser:
+    parser = cli.OneLineParser(
+        prog=prog,
         description="Database chores for the e-commerce streaming warehouse.",
         epilog="Settings come from the environment, then .env (see .env.example).",
     )
@@ -57,9 +57,9 @@ def _exec(args: list[str], extra_env: dict[str, str] | None = None) -> None:
     os.execvpe(args[0], args, env)
 
 
-def main() -> int:
-    parser = _parser()
-    args, extra = parser.parse_known_args()
+def main(argv: list[str] | None = None, prog: str = "python -m pipeline") -> int:
+    parser = _parser(prog)
+    args, extra = parser.parse_known_args(argv)
     if extra and args.command not in ("psql", "exec"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     passthrough = extra[1:] if extra[:1] == ["--"] else extra

@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-USER_ERRORS: tuple[type[BaseException], ...] = ()
+from pipeline.errors import UserError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -34,7 +34,7 @@ def configure_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    for noisy in ("urllib3", "faker"):
+    for noisy in ("urllib3", "faker", "yoyo"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # py4j logs every Python exception raised inside foreachBatch with a full
     # traceback; the job reports the failure itself.
@@ -43,13 +43,9 @@ def configure_logging(verbose: bool = False) -> None:
 
 def run_main(main: Callable[[], int | None], prog: str) -> None:
     """Run ``main``; errors a user can cause end in one line and exit code 2."""
-    from pipeline.db import DatabaseUnavailable, MigrationError
-    from pipeline.localdb import LocalDbError
-    from pipeline.settings import SettingsError
-
     try:
         code = main()
-    except (DatabaseUnavailable, MigrationError, LocalDbError, SettingsError, *USER_ERRORS) as exc:
+    except UserError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from pipeline import envfile, settings
+from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,11 @@ def sql_dir() -> Path:
     return settings.project_dir() / "sql"
 
 
-class DatabaseUnavailable(RuntimeError):
+class DatabaseUnavailable(UserError):
     """The server cannot be reached or refuses us; the message names the fix."""
 
 
-class MigrationError(RuntimeError):
+class MigrationError(UserError):
     """A schema migration failed; nothing of it was applied."""
 
 

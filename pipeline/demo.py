@@ -11,7 +11,6 @@ duplicates are removed in staging, so the marts come out the same.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import shutil
@@ -22,13 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import cli, db, localdb, settings
+from pipeline.errors import UserError
 
 log = logging.getLogger("demo")
 
-DBT_DIR = settings.REPO_ROOT / "dbt_project"
 
-
-class DemoError(RuntimeError):
+class DemoError(UserError):
     """A step of the demo failed; the message says which, and where to look."""
 
 
@@ -48,8 +46,8 @@ def _step(run: DemoRun, name: str, cmd: list[str], cwd: Path | None = None) -> s
     started = time.monotonic()
     result = subprocess.run(
         cmd,
-        cwd=cwd or settings.REPO_ROOT,
-        env=settings.environment(),
+        cwd=cwd or settings.home_dir(),
+        env={**settings.environment(), **settings.dbt_environment()},
         capture_output=True,
         text=True,
     )
@@ -118,9 +116,8 @@ def pipeline(run: DemoRun) -> None:
             str(run.folder / "quarantine"),
         ],
     )
-    dbt = str(Path(python).parent / "dbt")
     full_refresh = ["--full-refresh"] if localdb.is_managed() else []
-    output = _step(run, "dbt build", [dbt, "build", *full_refresh], cwd=DBT_DIR)
+    output = _step(run, "dbt build", [python, "-m", "ecom", "dbt", "build", *full_refresh])
     done = [line for line in output.splitlines() if "Done. PASS=" in line]
     run.dbt_summary = re.sub(r"^.*?Done\. ", "", done[-1]) if done else "(no summary)"
     output = _step(run, "checkpoints", [python, "-m", "expectations", "run", "--all"])
@@ -214,16 +211,14 @@ def report(run: DemoRun) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline.demo", description=__doc__.splitlines()[0]
-    )
+def main(argv: list[str] | None = None, prog: str = "python -m pipeline.demo") -> int:
+    parser = cli.OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument(
         "--folder", type=Path, default=None, help="demo files (default: .warehouse/demo)"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cli.configure_logging()
     run = DemoRun(args.folder or settings.state_dir() / "demo", args.events, args.seed)
     started = time.monotonic()
@@ -238,5 +233,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    cli.USER_ERRORS = (DemoError,)
     cli.run_main(main, "make demo")

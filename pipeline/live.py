@@ -42,10 +42,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline import cli, db, settings
+from pipeline.errors import UserError
 
 log = logging.getLogger("live")
 
-DBT_DIR = settings.REPO_ROOT / "dbt_project"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The checkpoints, in layer order (expectations.checkpoints.NAMES).
 CHECKPOINTS = ("raw_layer", "staging_layer", "marts_layer")
@@ -54,16 +54,16 @@ CHECKPOINTS = ("raw_layer", "staging_layer", "marts_layer")
 INCREMENTAL = ["--select", "config.materialized:incremental"]
 
 
-class LiveError(RuntimeError):
+class LiveError(UserError):
     """A part of the live pipeline failed; the message says which and where its log is."""
 
 
-cli.USER_ERRORS = (*cli.USER_ERRORS, LiveError)
+PROG = "python -m pipeline.live"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline.live",
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
+    parser = cli.OneLineParser(
+        prog=prog,
         description=(
             "Run the pipeline continuously: generator -> streaming job -> dbt every few seconds "
             "-> Great Expectations now and then, with one status line per cycle."
@@ -186,7 +186,7 @@ def _start(name: str, args: list[str], log_dir: Path) -> Child:
     with log_path.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, *args],
-            cwd=settings.REPO_ROOT,
+            cwd=settings.home_dir(),
             env=settings.environment(),
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -204,10 +204,11 @@ class Dbt:
     """dbt in this process: parsed once, then `dbt run` per cycle without re-parsing."""
 
     def __init__(self, lookback_minutes: float) -> None:
-        os.environ.update(settings.environment())  # the profile reads libpq variables
+        # the profile reads libpq variables; DBT_PROJECT_DIR and friends place the project
+        os.environ.update({**settings.environment(), **settings.dbt_environment()})
         from dbt.cli.main import dbtRunner
 
-        self._common = ["--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--quiet"]
+        self._common = ["--quiet"]
         self._vars = ["--vars", json.dumps({"staging_lookback_minutes": lookback_minutes})]
         parsed = dbtRunner().invoke(["parse", *self._common])
         if not parsed.success:
@@ -302,7 +303,7 @@ class BackgroundCheckpoint:
         with self.log_path.open("wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "expectations", "run", self.NAME],
-                cwd=settings.REPO_ROOT,
+                cwd=settings.home_dir(),
                 env=settings.environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -606,8 +607,8 @@ class Live:
         return 1 if failed or self.gx.failed_checkpoints else 0
 
 
-def main() -> int:
-    args = _parser().parse_args()
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = _parser(prog).parse_args(argv)
     cli.configure_logging(args.verbose)
     if not args.verbose:
         logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -618,4 +619,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    cli.run_main(main, "live")
+    cli.run_main(main, "make live")

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import envfile, settings
+from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def cluster_link() -> Path:
     return settings.state_dir() / "postgres"
 
 
-class LocalDbError(RuntimeError):
+class LocalDbError(UserError):
     """Something the user can fix; the message says what."""
 
 

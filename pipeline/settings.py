@@ -18,6 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import UserError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # An installed (non-editable) package carries sql/ and dbt_project/ here.
 BUNDLED_PROJECT = Path(__file__).resolve().parent / "_project"
@@ -39,6 +41,24 @@ def project_dir() -> Path:
 def home_dir() -> Path:
     """Where .env and .warehouse/ go: the checkout's root, or (installed) the current folder."""
     return REPO_ROOT if is_checkout() else Path.cwd()
+
+
+def dbt_project_dir() -> Path:
+    return project_dir() / "dbt_project"
+
+
+def dbt_environment() -> dict[str, str]:
+    """The variables that point dbt at the project and its profile from any folder.
+
+    Outside a checkout the project is read-only package data, so dbt writes its
+    target/ and logs/ under the state folder.
+    """
+    project = str(dbt_project_dir())
+    env = {"DBT_PROJECT_DIR": project, "DBT_PROFILES_DIR": project}
+    if project_dir() != REPO_ROOT:
+        env["DBT_TARGET_PATH"] = str(state_dir() / "dbt" / "target")
+        env["DBT_LOG_PATH"] = str(state_dir() / "dbt" / "logs")
+    return env
 
 
 def env_file() -> Path:
@@ -148,7 +168,7 @@ class ConnectionSettings:
         return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
 
 
-class SettingsError(RuntimeError):
+class SettingsError(UserError):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
 

@@ -1,0 +1,3 @@
+from ecom.cli import run
+
+run()
