@@ -128,6 +128,20 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="a Spark setting, e.g. --conf spark.executor.memory=2g (repeatable)",
     )
     parser.add_argument(
+        "--spark-ui",
+        action="store_true",
+        default=env("ECOM_SPARK_UI", "") == "1",
+        help="serve Spark's web UI (jobs, stages, streaming queries) on loopback; "
+        "off by default, it costs memory (ECOM_SPARK_UI=1)",
+    )
+    parser.add_argument(
+        "--spark-ui-port",
+        type=int,
+        default=env("ECOM_SPARK_UI_PORT", "4040"),
+        metavar="PORT",
+        help="its port; Spark tries the next ones when taken (default: %(default)s)",
+    )
+    parser.add_argument(
         "--stream-name",
         default="ecommerce_events",
         help="name in logs and the ledger (default: %(default)s)",
@@ -151,6 +165,16 @@ def _spark_conf(pairs: list[str]) -> dict[str, str]:
             raise settings.SettingsError(f"--conf takes spark.KEY=VALUE, got {pair!r}")
         conf[key] = value
     return conf
+
+
+def _spark_ui_conf(args: argparse.Namespace) -> dict[str, str]:
+    if not args.spark_ui:
+        return {}
+    if not 0 < args.spark_ui_port < 65536:
+        raise settings.SettingsError(
+            f"--spark-ui-port must be a port number, got {args.spark_ui_port}"
+        )
+    return {"spark.ui.enabled": "true", "spark.ui.port": str(args.spark_ui_port)}
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
@@ -181,7 +205,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         processed=args.processed,
         stream_name=args.stream_name,
         db_retry_seconds=args.db_retry_seconds,
-        spark_conf=_spark_conf(args.conf),
+        spark_conf={**_spark_ui_conf(args), **_spark_conf(args.conf)},
     )
     job.run(config)
     return 0

@@ -242,6 +242,9 @@ def run(config: JobConfig) -> JobSummary:
     try:
         clock = time.monotonic()
         spark = build_session(config.master, **config.spark_conf)
+        if spark.sparkContext.uiWebUrl:
+            # SPARK_LOCAL_IP (127.0.0.1 unless set) keeps it on loopback
+            log.info("Spark UI: %s", spark.sparkContext.uiWebUrl)
         log.info(
             "Spark %s up in %.1fs (master %s); watching %s for *.csv%s",
             spark.version,

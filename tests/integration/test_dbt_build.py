@@ -130,6 +130,33 @@ def test_source_freshness_passes_while_the_stream_delivers(built):
     assert result.returncode == 0
 
 
+MARTS_YAML = settings.REPO_ROOT / "dbt_project" / "models" / "marts" / "_marts__models.yml"
+
+
+def _words(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+@pytest.mark.parametrize("mart", MARTS)
+def test_descriptions_reach_postgresql_comments_for_bi_tools(built, mart):
+    import yaml
+
+    (model,) = [m for m in yaml.safe_load(MARTS_YAML.read_text())["models"] if m["name"] == mart]
+    table_comment = query(f"select obj_description('marts.{mart}'::regclass, 'pg_class')")[0][0]
+    assert _words(table_comment) == _words(model["description"])
+    comments = dict(
+        query(
+            "select attname, col_description(attrelid, attnum) from pg_attribute "
+            f"where attrelid = 'marts.{mart}'::regclass and attnum > 0 and not attisdropped"
+        )
+    )
+    described = {c["name"]: c["description"] for c in model["columns"] if c.get("description")}
+    assert described, f"{mart} documents no column"
+    assert {name: _words(comments.get(name)) for name in described} == {
+        name: _words(text) for name, text in described.items()
+    }
+
+
 @pytest.mark.parametrize("mart", MARTS)
 def test_analyst_reads_every_mart(built, mart):
     assert query(f"select count(*) from marts.{mart}", role="analyst")[0][0] > 0
