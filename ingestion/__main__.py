@@ -53,6 +53,11 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument("command", nargs="?", choices=("run", "status"), default="run")
     parser.add_argument(
+        "--require-batch",
+        action="store_true",
+        help="with status: exit 1 until a first micro-batch has committed (a healthcheck)",
+    )
+    parser.add_argument(
         "--input-dir",
         type=Path,
         default=settings.input_dir(),
@@ -184,7 +189,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         os.environ.setdefault("ECOM_SPARK_LOG_LEVEL", "warn")
     if args.command == "status":
         print(status.report(args.input_dir, args.checkpoint_dir))
-        return 0
+        return 1 if args.require_batch and status.committed_batches() == 0 else 0
     if args.trigger < 0 or args.settle_seconds < 0 or args.part_mb <= 0:
         raise settings.SettingsError(
             "--trigger and --settle-seconds must be >= 0 and --part-mb > 0"

@@ -8,6 +8,13 @@ from ingestion.intake import in_flight, is_input_name
 from pipeline import db
 
 
+def committed_batches() -> int:
+    """Micro-batches committed to the warehouse so far, by any query."""
+    with db.connection("loader") as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from raw.ingestion_batches")
+        return cur.fetchone()[0]
+
+
 def report(input_dir: Path, checkpoint_dir: Path, last: int = 10) -> str:
     waiting = (
         [p for p in input_dir.iterdir() if is_input_name(p.name)] if input_dir.is_dir() else []
