@@ -52,6 +52,8 @@ def _status(argv: list[str], prog: str) -> int:
     from ingestion.__main__ import main as ingestion_main
     from pipeline.__main__ import main as pipeline_main
 
+    if {"-h", "--help"} & set(argv):
+        return ingestion_main(["status", *argv], prog=prog)
     server = pipeline_main(["status"], prog="ecom")
     return server or ingestion_main(["status", *argv], prog=prog)
 

@@ -105,10 +105,9 @@ def preflight(tables: list[str]) -> None:
     if missing:
         built_by_dbt = any(not table.startswith("raw.") for table in missing)
         fix = (
-            "build them with dbt first ('python -m pipeline exec -- dbt build --project-dir "
-            "dbt_project --profiles-dir dbt_project')"
+            "build them with dbt first ('ecom dbt build', or 'make dbt')"
             if built_by_dbt
-            else "apply the DDL with 'make db'"
+            else "migrate the schema with 'ecom db' (or 'make db')"
         )
         raise CheckpointError(
             f"{', '.join(missing)} {'does' if len(missing) == 1 else 'do'} not exist "

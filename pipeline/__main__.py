@@ -1,11 +1,10 @@
 """python -m pipeline: the warehouse's database chores.
 
-up       start the project-managed PostgreSQL (or use yours) and apply sql/
+up       start the project-managed PostgreSQL (or use yours) and migrate the schema
 down     stop the project-managed PostgreSQL
 status   say whether the server answers, and which one it is
-db       apply the idempotent DDL and grants in sql/ (as the administrator)
+db       apply pending schema migrations, then roles and grants (as the administrator)
 psql     open psql with the project's settings (--role to pick a role)
-exec     run a command with the project's settings in its environment
 destroy  stop the project-managed PostgreSQL and delete its data
 """
 
@@ -30,7 +29,7 @@ def _parser(prog: str = "python -m pipeline") -> argparse.ArgumentParser:
     sub.add_parser("up", help="start the project-managed PostgreSQL and apply the DDL")
     sub.add_parser("down", help="stop the project-managed PostgreSQL")
     sub.add_parser("status", help="does the server answer?")
-    sub.add_parser("db", help="apply sql/*.sql and set role passwords")
+    sub.add_parser("db", help="apply pending migrations, roles and grants, role passwords")
     sub.add_parser("destroy", help="stop the project-managed PostgreSQL and delete its data")
     psql = sub.add_parser("psql", help="psql with the project's settings")
     psql.add_argument(
@@ -38,18 +37,10 @@ def _parser(prog: str = "python -m pipeline") -> argparse.ArgumentParser:
         choices=settings.ROLES,
         help="connect as this role instead of the administrator",
     )
-    sub.add_parser(
-        "exec",
-        help="run a command with the project's settings in its environment (after --)",
-    )
     return parser
 
 
 def _exec(args: list[str], extra_env: dict[str, str] | None = None) -> None:
-    if not args:
-        raise settings.SettingsError(
-            "exec needs a command, e.g. 'python -m pipeline exec -- dbt build'"
-        )
     env = settings.environment()
     env.update(extra_env or {})
     if shutil.which(args[0], path=env.get("PATH")) is None:
@@ -60,7 +51,7 @@ def _exec(args: list[str], extra_env: dict[str, str] | None = None) -> None:
 def main(argv: list[str] | None = None, prog: str = "python -m pipeline") -> int:
     parser = _parser(prog)
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("psql", "exec"):
+    if extra and args.command != "psql":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     passthrough = extra[1:] if extra[:1] == ["--"] else extra
     cli.configure_logging(args.verbose)
@@ -77,8 +68,6 @@ def main(argv: list[str] | None = None, prog: str = "python -m pipeline") -> int
     elif args.command == "psql":
         target = settings.connection(args.role)
         _exec(["psql", *passthrough], {"PGUSER": target.user, "PGPASSWORD": target.password or ""})
-    elif args.command == "exec":
-        _exec(passthrough)
     return 0
 
 
