@@ -33,3 +33,23 @@ def warehouse():
     localdb.up()
     yield
     localdb.down()
+
+
+@pytest.fixture(scope="session")
+def fresh_database(warehouse):
+    """A function that (re)creates an empty database of ``name`` on the test server."""
+    from psycopg2 import sql
+
+    from pipeline import db
+
+    def create(name: str) -> str:
+        with db.connection(None, dbname="postgres") as conn:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(
+                    sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+                )
+                cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        return name
+
+    return create

@@ -16,9 +16,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from psycopg2 import sql
 
-from pipeline import db, settings
+from pipeline import settings
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +26,7 @@ DATABASE = "installed_package"
 
 
 @pytest.fixture(scope="module")
-def installed(warehouse, tmp_path_factory):
+def installed(fresh_database, tmp_path_factory):
     """A venv holding the wheel, and a folder outside the checkout to run it in."""
     base = tmp_path_factory.mktemp("install")
     wheels = base / "wheels"
@@ -58,13 +57,7 @@ def installed(warehouse, tmp_path_factory):
     )
     assert install.returncode == 0, install.stderr[-2000:]
 
-    with db.connection(None, dbname="postgres") as conn:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(DATABASE))
-            )
-            cur.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
+    fresh_database(DATABASE)
     admin = settings.connection(None)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ECOM_", "DBT_"))}
     env.update(

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from psycopg2 import sql
 
 from pipeline import db
 
@@ -28,16 +27,6 @@ EVENT = (
     "'5ce0a000-0000-4000-8000-000000000001', 'purchase', 1, 'Ada', 2, 'Chair', 'furniture', "
     "19.90, 1, '2026-11-25T10:00:00Z', 's-1', 'old.csv', 0"
 )
-
-
-def _fresh_database(name: str) -> None:
-    with db.connection(None, dbname="postgres") as conn:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
-            cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
 
 
 def _scalar(dbname: str, query: str):
@@ -58,9 +47,8 @@ def _ecom_db(dbname: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("release", ["b1f1f5e", "3c188af"])
-def test_an_older_warehouse_is_upgraded_in_place_keeping_its_rows(warehouse, release):
-    dbname = f"upgrade_{release}"
-    _fresh_database(dbname)
+def test_an_older_warehouse_is_upgraded_in_place_keeping_its_rows(fresh_database, release):
+    dbname = fresh_database(f"upgrade_{release}")
     with db.connection(None, dbname=dbname) as conn, conn.cursor() as cur:
         cur.execute((FIXTURES / f"warehouse_ddl_{release}.sql").read_text())
         cur.execute(
@@ -120,7 +108,7 @@ def test_an_older_warehouse_is_upgraded_in_place_keeping_its_rows(warehouse, rel
     assert _scalar(dbname, "select count(*) from raw.ecommerce_events") == 500
 
 
-def test_a_failing_migration_is_one_line_and_leaves_nothing_half_done(warehouse, tmp_path):
+def test_a_failing_migration_is_one_line_and_leaves_nothing_half_done(fresh_database, tmp_path):
     project = tmp_path / "project"
     (project / "sql" / "migrations").mkdir(parents=True)
     for path in (REPO_ROOT / "sql" / "migrations").glob("*.sql"):
@@ -131,8 +119,7 @@ def test_a_failing_migration_is_one_line_and_leaves_nothing_half_done(warehouse,
         "alter table raw.ecommerce_events add column half_done text;\n"
         "alter table raw.no_such_table add column x text;\n"
     )
-    dbname = "upgrade_broken"
-    _fresh_database(dbname)
+    dbname = fresh_database("upgrade_broken")
     result = subprocess.run(
         [sys.executable, "-m", "pipeline", "db"],
         env={**os.environ, "PGDATABASE": dbname, "ECOM_PROJECT_DIR": str(project)},
