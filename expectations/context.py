@@ -44,7 +44,7 @@ PACKAGED_GX_DIR = Path(__file__).resolve().parent / "gx"
 def _context_dir() -> Path:
     """The checkout's context; installed, a copy under the state folder, since the
     package's folder is no place for run output."""
-    if settings.project_dir() == settings.REPO_ROOT:
+    if settings.uses_checkout():
         return PACKAGED_GX_DIR
     copy = settings.state_dir() / "gx"
     if copy.exists():

@@ -201,14 +201,42 @@ def report(run: DemoRun) -> str:
         "Steps: " + ", ".join(f"{name} {seconds:.0f}s" for name, seconds in run.timings.items()),
         "",
         "Look further:",
-        "  make docs                      dbt docs (models, tests, lineage) on http://127.0.0.1:8080",
-        "  open expectations/gx/uncommitted/data_docs/local_site/index.html   (GX Data Docs)",
-        "  make psql ROLE=analyst         psql as the BI role; try: select * from marts.revenue_by_product;",
-        "  make dashboard                 the marts in a browser, on http://127.0.0.1:8050",
-        "  make live                      generator + stream + dbt cycles, with mart freshness per cycle",
-        "  make status                    the ingestion ledger: last batches, totals, files waiting",
+        *_next_steps(),
     ]
     return "\n".join(lines)
+
+
+def _next_steps() -> list[str]:
+    """What to try next, as make targets in a checkout, as ecom commands when installed."""
+    context = settings.REPO_ROOT / "expectations" / "gx"  # as expectations.context places it
+    if not settings.uses_checkout():
+        context = settings.state_dir() / "gx"
+    data_docs = context / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    steps = [
+        (
+            "make docs",
+            "ecom dbt docs generate; ecom dbt docs serve",
+            "dbt docs (models, tests, lineage) on http://127.0.0.1:8080",
+        ),
+        (
+            "make psql ROLE=analyst",
+            "ecom psql --role analyst",
+            "psql as the BI role; try: select * from marts.revenue_by_product;",
+        ),
+        ("make dashboard", "ecom dashboard", "the marts in a browser, on http://127.0.0.1:8050"),
+        (
+            "make live",
+            "ecom live",
+            "generator + stream + dbt cycles, with mart freshness per cycle",
+        ),
+        ("make status", "ecom status", "the ingestion ledger: last batches, totals, files waiting"),
+    ]
+    column = 0 if settings.uses_checkout() else 1
+    width = max(len(step[column]) for step in steps) + 2
+    return [
+        *(f"  {step[column]:<{width}} {step[2]}" for step in steps),
+        f"  open {data_docs}   (GX Data Docs)",
+    ]
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m pipeline.demo") -> int:

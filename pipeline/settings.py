@@ -38,6 +38,11 @@ def project_dir() -> Path:
     return REPO_ROOT if is_checkout() else BUNDLED_PROJECT
 
 
+def uses_checkout() -> bool:
+    """Do the commands read the checkout's own files (and may write run output beside them)?"""
+    return project_dir() == REPO_ROOT
+
+
 def home_dir() -> Path:
     """Where .env and .warehouse/ go: the checkout's root, or (installed) the current folder."""
     return REPO_ROOT if is_checkout() else Path.cwd()
@@ -55,7 +60,7 @@ def dbt_environment() -> dict[str, str]:
     """
     project = str(dbt_project_dir())
     env = {"DBT_PROJECT_DIR": project, "DBT_PROFILES_DIR": project}
-    if project_dir() != REPO_ROOT:
+    if not uses_checkout():
         env["DBT_TARGET_PATH"] = str(state_dir() / "dbt" / "target")
         env["DBT_LOG_PATH"] = str(state_dir() / "dbt" / "logs")
     return env

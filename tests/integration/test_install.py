@@ -117,6 +117,9 @@ def test_the_installed_demo_runs_end_to_end(installed):
     result = installed("ecom", "demo", "--events", "3000")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "all green" in result.stdout
+    # outside a checkout there is no Makefile: the report names ecom commands, and real paths
+    assert "ecom dashboard" in result.stdout and "make " not in result.stdout
+    assert str(installed.work / ".warehouse" / "gx" / "uncommitted") in result.stdout
     # output went under the working folder, never into the installed package
     assert (installed.work / ".warehouse" / "dbt" / "target" / "manifest.json").is_file()
     assert not list(installed.site.glob("pipeline/_project/dbt_project/target"))
