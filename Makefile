@@ -101,9 +101,10 @@ test: setup ## Run every test (unit and integration; installs missing system pac
 test-unit: setup ## Run the fast unit tests only (no services)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-lint: setup ## ruff, sqlfluff on the dbt models, GX context in sync with its code (never rewrites files)
+lint: setup ## ruff, the import layers, sqlfluff on the dbt models, GX context in sync (never rewrites files)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 	cd dbt_project && $(abspath $(VENV))/bin/sqlfluff lint models tests
 	$(PY) -m expectations sync --check
 	bash -n $(SYSTEM_PACKAGES)

@@ -42,7 +42,7 @@ def _cpu(pid: int) -> tuple[float, float]:
 
 
 def _postmaster_pid() -> int:
-    from pipeline import localdb
+    from ecom import localdb
 
     data = localdb.cluster().data
     return int((data / "postmaster.pid").read_text().split()[0])

@@ -29,7 +29,8 @@ def isolated_warehouse() -> None:
     os.environ["ECOM_LOCAL_PGPORT"] = os.environ.get("ECOM_BENCH_PGPORT", "auto")
     for var in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"):
         os.environ.pop(var, None)
-    from pipeline import cli, localdb
+    from ecom import localdb
+    from pipeline import cli
 
     cli.configure_logging()
     localdb.up()

@@ -23,7 +23,7 @@ exit codes:
 
 def _pipeline(command: str) -> Callable[[list[str], str], int]:
     def run(argv: list[str], prog: str) -> int:
-        from pipeline.__main__ import main
+        from ecom.database import main
 
         return main([command, *argv], prog=prog.rsplit(" ", 1)[0])
 
@@ -49,8 +49,8 @@ def _ingest(argv: list[str], prog: str) -> int:
 
 
 def _status(argv: list[str], prog: str) -> int:
+    from ecom.database import main as pipeline_main
     from ingestion.__main__ import main as ingestion_main
-    from pipeline.__main__ import main as pipeline_main
 
     if {"-h", "--help"} & set(argv):
         return ingestion_main(["status", *argv], prog=prog)
@@ -82,8 +82,8 @@ def _checkpoint(argv: list[str], prog: str) -> int:
 
 
 def _demo(argv: list[str], prog: str) -> int:
-    from pipeline.demo import main
-    from pipeline.localdb import up
+    from ecom.demo import main
+    from ecom.localdb import up
 
     if not {"-h", "--help"} & set(argv):
         cli.configure_logging()
@@ -92,7 +92,7 @@ def _demo(argv: list[str], prog: str) -> int:
 
 
 def _live(argv: list[str], prog: str) -> int:
-    from pipeline.live import main
+    from ecom.live import main
 
     return main(argv, prog=prog)
 

@@ -29,7 +29,7 @@ def ensure_values(values: dict[str, str], path: Path | None = None) -> list[str]
     header = ""
     if not path.exists():
         header = (
-            "# Written by `make up` (python -m pipeline up). Git-ignored; keep it private.\n"
+            "# Written by `make up` (ecom up). Git-ignored; keep it private.\n"
             "# Values in the process environment take precedence over this file.\n"
         )
     path.parent.mkdir(parents=True, exist_ok=True)

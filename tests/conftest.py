@@ -28,7 +28,7 @@ TEST_STATE.mkdir(parents=True, exist_ok=True)
 @pytest.fixture(scope="session")
 def warehouse():
     """A running project-managed PostgreSQL with the DDL applied."""
-    from pipeline import localdb
+    from ecom import localdb
 
     localdb.up()
     yield

@@ -22,7 +22,7 @@ def run_demo(folder) -> subprocess.CompletedProcess:
         [
             sys.executable,
             "-m",
-            "pipeline.demo",
+            "ecom.demo",
             "--events",
             "8000",
             "--seed",

@@ -18,8 +18,8 @@ import time
 
 import pytest
 
+from ecom import localdb
 from ingestion import intake
-from pipeline import localdb
 
 from .streaming import (
     REPO_ROOT,

@@ -44,7 +44,7 @@ def live(warehouse, tmp_path_factory):
         [
             sys.executable,
             "-m",
-            "pipeline.live",
+            "ecom.live",
             "--rate",
             "2000",
             "--every",
@@ -165,7 +165,7 @@ def test_it_reports_mart_freshness_and_checkpoints(live):
 
 
 def test_it_knows_every_checkpoint():
+    from ecom.live import CHECKPOINTS
     from expectations.checkpoints import NAMES
-    from pipeline.live import CHECKPOINTS
 
     assert CHECKPOINTS == NAMES

@@ -1,6 +1,6 @@
 """The project-managed PostgreSQL: up, down, up again, crash recovery.
 
-These run ``python -m pipeline`` in subprocesses against a cluster of their
+These run ``ecom`` (as ``python -m ecom``) in subprocesses against a cluster of their
 own (another state folder and port), exactly as ``make up`` / ``make down`` do.
 """
 
@@ -33,7 +33,7 @@ def own_cluster():
 
     def pipeline(*args: str, **extra_env: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "pipeline", *args],
+            [sys.executable, "-m", "ecom", *args],
             env={**env, **extra_env},
             cwd=REPO_ROOT,
             capture_output=True,

@@ -2,7 +2,7 @@
 
 Each fixture is the whole idempotent DDL of a release from before migrations
 existed (sql/0*.sql of that commit). A database built by it, holding rows, is
-brought up to date by ``python -m pipeline db`` (what ``ecom db`` and ``make up``
+brought up to date by ``ecom db`` (what ``make db`` and ``make up``
 run), and keeps every row.
 """
 
@@ -37,7 +37,7 @@ def _scalar(dbname: str, query: str):
 
 def _ecom_db(dbname: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", "db"],
+        [sys.executable, "-m", "ecom", "db"],
         env={**os.environ, "PGDATABASE": dbname},
         cwd=REPO_ROOT,
         capture_output=True,
@@ -121,7 +121,7 @@ def test_a_failing_migration_is_one_line_and_leaves_nothing_half_done(fresh_data
     )
     dbname = fresh_database("upgrade_broken")
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "db"],
+        [sys.executable, "-m", "ecom", "db"],
         env={**os.environ, "PGDATABASE": dbname, "ECOM_PROJECT_DIR": str(project)},
         cwd=REPO_ROOT,
         capture_output=True,

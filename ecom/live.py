@@ -58,7 +58,7 @@ class LiveError(UserError):
     """A part of the live pipeline failed; the message says which and where its log is."""
 
 
-PROG = "python -m pipeline.live"
+PROG = "ecom live"
 
 
 def _parser(prog: str = PROG) -> argparse.ArgumentParser:

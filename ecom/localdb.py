@@ -289,7 +289,7 @@ def _initdb(c: Cluster) -> None:
         pwfile.unlink(missing_ok=True)
     socket_dir = str(c.run_dir) if len(str(c.run_dir)) < 90 else ""
     (c.data / "ecom_warehouse.conf").write_text(
-        "# Written by pipeline/localdb.py for the project-managed cluster.\n"
+        "# Written by ecom/localdb.py for the project-managed cluster.\n"
         "listen_addresses = '127.0.0.1'\n"
         f"unix_socket_directories = '{socket_dir}'\n"
         "unix_socket_permissions = 0700\n"

@@ -20,7 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import cli, db, localdb, settings
+from ecom import localdb
+from pipeline import cli, db, settings
 from pipeline.errors import UserError
 
 log = logging.getLogger("demo")
@@ -239,7 +240,7 @@ def _next_steps() -> list[str]:
     ]
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m pipeline.demo") -> int:
+def main(argv: list[str] | None = None, prog: str = "ecom demo") -> int:
     parser = cli.OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=2026)

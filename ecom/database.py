@@ -1,4 +1,4 @@
-"""python -m pipeline: the warehouse's database chores.
+"""ecom up/down/status/db/psql/destroy: the warehouse's database chores.
 
 up       start the project-managed PostgreSQL (or use yours) and migrate the schema
 down     stop the project-managed PostgreSQL
@@ -15,10 +15,11 @@ import os
 import shutil
 import sys
 
-from pipeline import cli, db, localdb, settings
+from ecom import localdb
+from pipeline import cli, db, settings
 
 
-def _parser(prog: str = "python -m pipeline") -> argparse.ArgumentParser:
+def _parser(prog: str = "ecom") -> argparse.ArgumentParser:
     parser = cli.OneLineParser(
         prog=prog,
         description="Database chores for the e-commerce streaming warehouse.",
@@ -48,7 +49,7 @@ def _exec(args: list[str], extra_env: dict[str, str] | None = None) -> None:
     os.execvpe(args[0], args, env)
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m pipeline") -> int:
+def main(argv: list[str] | None = None, prog: str = "ecom") -> int:
     parser = _parser(prog)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "psql":
@@ -72,5 +73,5 @@ def main(argv: list[str] | None = None, prog: str = "python -m pipeline") -> int
 
 
 if __name__ == "__main__":
-    cli.run_main(main, "python -m pipeline")
+    cli.run_main(main, "ecom")
     sys.exit(0)
