@@ -18,6 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 from pipeline.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -116,25 +118,12 @@ def quarantine_dir() -> Path:
 
 
 def read_env_file(path: Path | None = None) -> dict[str, str]:
-    """Parse a dotenv file: KEY=VALUE lines, '#' comments, optional quotes."""
+    """The dotenv file's values (python-dotenv: comments, quotes, ``export``), as the
+    shell and Compose read them; a line without a value is left out."""
     path = path or env_file()
-    values: dict[str, str] = {}
     if not path.is_file():
-        return values
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :]
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+        return {}
+    return {k: v for k, v in dotenv_values(path, interpolate=False).items() if v is not None}
 
 
 def environment() -> dict[str, str]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -19,6 +20,32 @@ def test_env_file_parsing(tmp_path, monkeypatch):
         "PGPORT": "6543",
         "PGDATABASE": "shop",
     }
+
+
+def test_an_inline_comment_is_not_part_of_the_value(tmp_path):
+    """The shell and Compose read `secret` here; so must psycopg2, dbt and GX."""
+    path = tmp_path / ".env"
+    path.write_text(
+        "PGPASSWORD=secret  # the admin's\nECOM_LOADER_PASSWORD='has # inside'\n"
+        "ECOM_AUDITOR_PASSWORD=a#b\n"
+    )
+    assert settings.read_env_file(path) == {
+        "PGPASSWORD": "secret",
+        "ECOM_LOADER_PASSWORD": "has # inside",
+        "ECOM_AUDITOR_PASSWORD": "a#b",
+    }
+    shell = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"set -a; . {path}; set +a; printf '%s|%s|%s' "
+            '"$PGPASSWORD" "$ECOM_LOADER_PASSWORD" "$ECOM_AUDITOR_PASSWORD"',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert shell == "secret|has # inside|a#b"
 
 
 def test_process_environment_wins_over_the_file(tmp_path, monkeypatch):
