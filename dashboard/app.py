@@ -20,6 +20,7 @@ from dash.development.base_component import Component
 
 from dashboard import data
 from pipeline.db import DatabaseUnavailable
+from pipeline.errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -499,7 +500,7 @@ def create_app(refresh_seconds: float = 10, top: int = 10, min_views: int = 20) 
         try:
             snapshot = data.read_snapshot(top=top, min_views=min_views)
         except (DatabaseUnavailable, psycopg2.Error) as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            message = first_line(exc)
             if outage != [message]:
                 log.warning("cannot read the marts: %s", message)
                 outage[:] = [message]

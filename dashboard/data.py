@@ -17,6 +17,7 @@ import psycopg2
 import psycopg2.errors
 
 from pipeline import db, settings
+from pipeline.errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +227,6 @@ def read_snapshot(top: int = 10, min_views: int = 20) -> Snapshot:
                 snapshot.quality = [CheckpointRun(*row) for row in cur.fetchall()]
             except (psycopg2.errors.InsufficientPrivilege, psycopg2.errors.UndefinedTable) as exc:
                 cur.execute("rollback to savepoint quality")
-                snapshot.quality_error = str(exc).strip().splitlines()[0]
+                snapshot.quality_error = first_line(exc)
         conn.rollback()
     return snapshot

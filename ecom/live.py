@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline import cli, db, settings
-from pipeline.errors import UserError
+from pipeline.errors import UserError, first_line
 
 log = logging.getLogger("live")
 
@@ -200,6 +200,11 @@ def _start(name: str, args: list[str], log_dir: Path) -> Child:
 # --------------------------------------------------------------------------- dbt and GX
 
 
+def failure_line(result) -> str:
+    """One failed dbt node (a dbt RunResult) as 'model: first line of its message'."""
+    return f"{result.node.name}: {first_line(result.message, 'failed, without a message')}"
+
+
 class Dbt:
     """dbt in this process: parsed once, then `dbt run` per cycle without re-parsing."""
 
@@ -228,7 +233,7 @@ class Dbt:
                     "\nA model's columns changed since its table was built: rebuild once with "
                     "'make dbt DBT_ARGS=--full-refresh'."
                 )
-            failed = [f"{r.node.name}: {(r.message or '').strip().splitlines()[0]}" for r in failed]
+            failed = [failure_line(r) for r in failed]
             raise LiveError(
                 "dbt run failed: "
                 + ("; ".join(failed) or str(result.exception or "see dbt_project/logs/dbt.log"))

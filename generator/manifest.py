@@ -23,8 +23,6 @@ from generator.files import OutputError, ensure_writable_dir
 
 log = logging.getLogger(__name__)
 
-KEYS = ("file", "rows", "bad_rows", "duplicate_rows", "sha256", "seed", "created_at")
-
 
 class ManifestWriter:
     """Appends manifest entries, one line each, flushed and fsynced."""

@@ -53,7 +53,7 @@ from pathlib import Path
 import psycopg2
 
 from ingestion import records
-from pipeline import db
+from pipeline import db, errors
 
 log = logging.getLogger(__name__)
 
@@ -788,5 +788,4 @@ def _move(path: Path, folder: Path, name: str) -> Path:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return errors.first_line(exc)

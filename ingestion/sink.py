@@ -38,7 +38,7 @@ from ingestion.collect import arrow_batches
 from ingestion.intake import Part
 from ingestion.transform import EVENT_COLUMNS
 from pipeline import db
-from pipeline.errors import UserError
+from pipeline.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -532,9 +532,7 @@ class BatchWriter:
                 db.DatabaseUnavailable,
             ) as exc:
                 self.close()
-                reason = (
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                )
+                reason = first_line(exc)
                 if time.monotonic() + delay > deadline:
                     raise SinkError(
                         f"PostgreSQL unreachable for {self.retry_seconds:.0f}s while writing batch "

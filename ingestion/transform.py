@@ -35,18 +35,8 @@ _CSV_OPTIONS = {
     "maxCharsPerColumn": "-1",
 }
 
-# Output columns, in the order of the COPY statements in ingestion.sink.
+# The event's columns, in the order of the COPY statements in ingestion.sink.
 EVENT_COLUMNS: tuple[str, ...] = contract.FIELD_NAMES
-OUTPUT_COLUMNS: tuple[str, ...] = (
-    "copy_line",  # a valid plain line, passed to COPY as it is
-    *EVENT_COLUMNS,
-    "event_at",  # typed event_time (UTC), for lag metrics
-    "source_file",
-    "line_number",
-    "raw_line",
-    "reasons",
-    "is_data",
-)
 
 
 _FRAMED = "struct<records: array<string>, firsts: array<int>>"
@@ -197,29 +187,26 @@ def _fast_field_pattern(field: contract.Field) -> str:
     raise ValueError(f"unknown field kind {field.kind!r}")
 
 
-# A line that matches this (and whose event_time is a real date) is valid:
-# the common case, checked with one regular expression instead of eleven field
-# rules. Every other line takes the full path, which finds its reasons. tests/integration/test_transform.py holds both paths to the
-# contract's reference validator.
-FAST_LINE_PATTERN = "^" + ",".join(_fast_field_pattern(f) for f in contract.FIELDS) + "$"
-
-
 def _only_group(field: contract.Field) -> str:
     pattern = _fast_field_pattern(field).replace("(?:", "(").replace("(", "(?:")
     return f"({pattern})" if field.name == "event_time" else pattern
 
 
-# The same pattern, capturing event_time (its only group): one match both
-# vouches for the line and hands over the value to type.
+# A line that matches this (and whose event_time is a real date) is valid: the
+# common case, checked with one regular expression instead of eleven field rules;
+# every other line takes the full path, which finds its reasons
+# (tests/integration/test_transform.py holds both paths to the contract's reference
+# validator). event_time is its only group: one match vouches for the line and
+# hands over the value to type.
 _FAST_LINE_EVENT_TIME = "^" + ",".join(_only_group(f) for f in contract.FIELDS) + "$"
 
 
 def validate(lines: DataFrame) -> DataFrame:
     """Attach to each line the reasons it breaks the contract (empty: valid).
 
-    Returns OUTPUT_COLUMNS:
+    Returns these columns:
 
-    - ``copy_line``: for a valid line that matches FAST_LINE_PATTERN (the
+    - ``copy_line``: for a valid line that matches _FAST_LINE_EVENT_TIME (the
       common case), the line itself, which is already a CSV record PostgreSQL
       parses exactly as Spark did (no quotes, no separators inside fields);
     - the contract's fields as strings, for every other line (null for the

@@ -14,7 +14,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from pipeline import envfile, settings
-from pipeline.errors import UserError
+from pipeline.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def connect(role: str | None = None, *, dbname: str | None = None, retries: int 
         try:
             return psycopg2.connect(**kwargs)
         except psycopg2.OperationalError as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            message = first_line(exc)
             if attempt == retries:
                 raise DatabaseUnavailable(
                     f"cannot connect to PostgreSQL as {conn_settings.describe()}: {message} "
@@ -130,7 +130,7 @@ def migrate() -> list[str]:
                 backend.apply_one(migration)
         return [m.id for m in pending]
     except psycopg2.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        first = first_line(exc)
         raise MigrationError(
             f"migration failed on {admin.describe()}: {first} (nothing of that migration "
             "was applied; fix the cause and run 'ecom db' again)"
