@@ -60,16 +60,35 @@ def _step(run: DemoRun, name: str, cmd: list[str], cwd: Path | None = None) -> s
     return output
 
 
-def reset(run: DemoRun) -> None:
-    shutil.rmtree(run.folder, ignore_errors=True)
-    run.folder.mkdir(parents=True)
+# The demo's micro-batches carry this stream name, so it can tell its own data from others'.
+DEMO_STREAM = "demo"
+
+
+def reset(run: DemoRun, allow_reset: bool = False) -> None:
+    """Start from an empty raw layer on the managed warehouse, but never wipe data
+    of other streams (make stream, make live) without --reset."""
     if localdb.is_managed():
         with db.connection(None) as conn, conn.cursor() as cur:
+            cur.execute(
+                "select count(*), coalesce(sum(rows_in), 0) from raw.ingestion_batches "
+                "where stream_name <> %s",
+                (DEMO_STREAM,),
+            )
+            batches, rows = cur.fetchone()
+            if batches and not allow_reset:
+                raise DemoError(
+                    f"the warehouse holds {rows:,} rows in {batches:,} micro-batches of other "
+                    "streams (make stream, make live); the demo starts from an empty raw layer "
+                    "and would delete them: run 'ecom demo --reset' (make demo "
+                    "DEMO_ARGS=--reset) to allow it"
+                )
             cur.execute(db.TRUNCATE_RAW)
             conn.commit()
         log.info("emptied the raw tables of the project-managed warehouse")
     else:
         log.info("your own PostgreSQL: appending (staging removes the duplicates)")
+    shutil.rmtree(run.folder, ignore_errors=True)
+    run.folder.mkdir(parents=True)
 
 
 def pipeline(run: DemoRun) -> None:
@@ -115,6 +134,8 @@ def pipeline(run: DemoRun) -> None:
             str(run.folder / "archive"),
             "--quarantine-dir",
             str(run.folder / "quarantine"),
+            "--stream-name",
+            DEMO_STREAM,
         ],
     )
     full_refresh = ["--full-refresh"] if localdb.is_managed() else []
@@ -247,11 +268,17 @@ def main(argv: list[str] | None = None, prog: str = "ecom demo") -> int:
     parser.add_argument(
         "--folder", type=Path, default=None, help="demo files (default: .warehouse/demo)"
     )
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="on the project-managed warehouse, empty raw even when it holds data of "
+        "other streams (make stream, make live)",
+    )
     args = parser.parse_args(argv)
     cli.configure_logging()
     run = DemoRun(args.folder or settings.state_dir() / "demo", args.events, args.seed)
     started = time.monotonic()
-    reset(run)
+    reset(run, allow_reset=args.reset)
     pipeline(run)
     print(report(run))
     print(

@@ -17,12 +17,13 @@ from .streaming import REPO_ROOT, query
 pytestmark = pytest.mark.integration
 
 
-def run_demo(folder) -> subprocess.CompletedProcess:
+def run_demo(folder, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
             sys.executable,
             "-m",
             "ecom.demo",
+            *extra,
             "--events",
             "8000",
             "--seed",
@@ -41,7 +42,7 @@ def run_demo(folder) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def demo(warehouse, tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
-    result = run_demo(folder)
+    result = run_demo(folder, "--reset")  # other tests' streams are in the test warehouse
     result.folder = folder
     return result
 
@@ -92,3 +93,26 @@ def test_demo_twice_gives_the_same_report(demo, tmp_path):
         return re.sub(r"\(\d+\.\ds\)", "", text.split("=" * 72, 2)[-1].split("Steps:")[0])
 
     assert body(again.stdout) == body(demo.stdout)
+
+
+def test_demo_never_wipes_another_stream_without_reset(demo, tmp_path):
+    """`make demo` after `make live` stopped instead of deleting what live mode loaded."""
+    from pipeline import db
+
+    with db.connection(None) as conn, conn.cursor() as cur:
+        cur.execute(
+            "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, rows_in, "
+            "rows_loaded, rows_rejected, started_at) values ('ecommerce_events', "
+            "'00000000-0000-4000-8000-0000000000aa', 0, array['live.csv'], 7, 7, 0, now())"
+        )
+        cur.execute("select count(*) from raw.ecommerce_events")
+        (events_before,) = cur.fetchone()
+        conn.commit()
+    result = run_demo(tmp_path / "again")
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert "micro-batches of other streams" in last and "--reset" in last, last
+    assert (
+        query("select count(*) from raw.ingestion_batches where stream_name <> 'demo'")[0][0] == 1
+    )
+    assert query("select count(*) from raw.ecommerce_events")[0][0] == events_before
