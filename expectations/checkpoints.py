@@ -20,12 +20,13 @@ CHECKPOINTS: tuple[CheckpointSpec, ...] = (
     ),
     CheckpointSpec(
         "staging_layer",
-        "the deduplicated events the marts are built from",
+        "the deduplicated events the marts are built from are there (their key is dbt's test)",
         ("staging.stg_ecommerce__events",),
     ),
     CheckpointSpec(
         "marts_layer",
-        "keys, ranges and rates of the marts; their totals against staging",
+        "what each mart row must satisfy: rates equal their counts' ratios, shares in [0, 1], "
+        "nothing negative (keys and totals against staging are dbt's tests)",
         (
             "marts.revenue_by_product",
             "marts.conversion_rate_by_product",
