@@ -44,15 +44,21 @@ def test_a_warehouse_without_marts_or_rows_is_empty():
     assert not data.Snapshot(marts_built=True, totals=one_day).is_empty
 
 
-def test_every_figure_draws_empty_input():
+def test_every_figure_draws_empty_input_as_nothing_plotted():
     for figure in (
         app.revenue_figure([], 10),
         app.conversion_figure([], 10),
         app.quarantine_figure([]),
         app.ingestion_figure([]),
-        app.funnel_figure(data.Totals(0, 0, 0, Decimal(0), 0, 0, 0, None)),
     ):
-        assert figure.to_plotly_json()["data"]
+        traces = figure.to_plotly_json()["data"]
+        assert traces and all(len(trace["x"]) == len(trace["y"]) == 0 for trace in traces)
+    funnel = app.funnel_figure(data.Totals(0, 0, 0, Decimal(0), 0, 0, 0, None))
+    (trace,) = funnel.to_plotly_json()["data"]
+    assert (list(trace["x"]), list(trace["y"])) == (
+        [0, 0, 0],
+        ["Views", "Add to cart", "Purchases"],
+    )
 
 
 def test_help_and_a_bad_port_are_one_screen_and_one_line():
