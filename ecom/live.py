@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -172,26 +173,26 @@ class Child:
             return self.process.wait()
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    # A child must not outlive `make live` killed with -9 (Linux only; best effort).
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    os.setpgrp()  # Ctrl-C reaches this process only; it stops the children in order
+def _child_command(args: list[str]) -> list[str]:
+    """The child's command line. setpriv (util-linux) gives it a parent-death signal,
+    so a child does not outlive live mode killed with -9; no preexec_fn, which is not
+    safe in a process with threads (dbt's). Without setpriv, best effort: none."""
+    command = [sys.executable, *args]
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
 
 
 def _start(name: str, args: list[str], log_dir: Path) -> Child:
     log_path = log_dir / f"{name}.log"
     with log_path.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, *args],
+            _child_command(args),
             cwd=settings.home_dir(),
             env=settings.environment(),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            process_group=0,  # Ctrl-C reaches live mode only; it stops the children in order
         )
     log.info("started the %s (pid %d), log: %s", name, process.pid, log_path)
     return Child(name, process, log_path)
@@ -313,7 +314,7 @@ class BackgroundCheckpoint:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                process_group=0,  # Ctrl-C reaches live mode only; it stops the children in order
             )
 
     def collect(self, status: GxStatus, wait: float = 0) -> None:

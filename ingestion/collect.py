@@ -5,7 +5,8 @@ instead starts its COPY with the first finished partition, so PostgreSQL
 works while Spark still parses and validates the rest of the batch. This uses
 the same JVM entry point as ``toArrow()`` (``collectAsArrowToPython``) and
 reads its socket incrementally; the batches come in the order partitions
-finish, which does not matter to an append-only COPY.
+finish, which does not matter to an append-only COPY. Those entry points are
+internal to PySpark: pyproject.toml pins the minor release this is tested with.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -169,3 +171,52 @@ def test_it_knows_every_checkpoint():
     from expectations.checkpoints import NAMES
 
     assert CHECKPOINTS == NAMES
+
+
+def test_children_do_not_outlive_live_mode_killed_with_9(warehouse, tmp_path):
+    """kill -9 gives live mode no chance to stop its children: their parent-death
+    signal (setpriv --pdeathsig) must, or the stream goes on loading unattended."""
+    env = settings.environment()
+    env.update(
+        ECOM_INPUT_DIR=str(tmp_path / "inputs"),
+        ECOM_MANIFEST=str(tmp_path / "manifest.jsonl"),
+        ECOM_CHECKPOINT_DIR=str(tmp_path / "checkpoint"),
+        ECOM_ARCHIVE_DIR=str(tmp_path / "archive"),
+        DBT_TARGET_PATH=str(tmp_path / "dbt-target"),
+        DBT_LOG_PATH=str(tmp_path / "dbt-logs"),
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ecom.live", "--rate", "500", "--checkpoint-every", "0"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    children: list[int] = []
+    lines = []
+    deadline = time.monotonic() + 180
+    while len(children) < 2 and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        children += [int(pid) for pid in re.findall(r"started the \w+ \(pid (\d+)\)", line)]
+    assert len(children) == 2, "".join(lines)[-3000:]
+    process.kill()
+    process.wait(timeout=30)
+    alive = set(children)
+    deadline = time.monotonic() + 90  # the stream finishes its batch on SIGTERM
+    while alive and time.monotonic() < deadline:
+        for pid in list(alive):
+            try:
+                os.kill(pid, 0)
+                if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                    alive.discard(pid)  # exited, waiting for its reaper
+            except (ProcessLookupError, FileNotFoundError):
+                alive.discard(pid)
+        time.sleep(0.5)
+    for pid in alive:  # do not leave them running whatever the outcome
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not alive, f"children still running after live mode died: {sorted(alive)}"
