@@ -12,7 +12,6 @@ duplicates are removed in staging, so the marts come out the same.
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ecom import localdb
+from ecom import dbt_runner, localdb
 from pipeline import cli, db, settings
 from pipeline.errors import UserError
 
@@ -139,13 +138,21 @@ def pipeline(run: DemoRun) -> None:
         ],
     )
     full_refresh = ["--full-refresh"] if localdb.is_managed() else []
-    output = _step(run, "dbt build", [python, "-m", "ecom", "dbt", "build", *full_refresh])
-    done = [line for line in output.splitlines() if "Done. PASS=" in line]
-    run.dbt_summary = re.sub(r"^.*?Done\. ", "", done[-1]) if done else "(no summary)"
-    output = _step(run, "checkpoints", [python, "-m", "expectations", "run", "--all"])
-    run.gx_summary = [line for line in output.splitlines() if "expectations passed" in line]
-    run.gx_ok = all("failed" not in line for line in run.gx_summary) and bool(run.gx_summary)
-    failures = [line for line in output.splitlines() if line.startswith("FAILED")]
+    log.info("dbt build%s", " --full-refresh" if full_refresh else "")
+    started = time.monotonic()
+    built = dbt_runner.check(dbt_runner.invoke(["build", "--quiet", *full_refresh]), "dbt build")
+    run.timings["dbt build"] = time.monotonic() - started
+    run.dbt_summary = dbt_runner.summary(built)
+    from expectations import checkpoints, runner  # GX: 3 s to import, only here
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    log.info("checkpoints: %s", ", ".join(checkpoints.NAMES))
+    started = time.monotonic()
+    outcomes = list(runner.run(list(checkpoints.NAMES)))
+    run.timings["checkpoints"] = time.monotonic() - started
+    run.gx_summary = [outcome.summary() for outcome in outcomes]
+    run.gx_ok = bool(outcomes) and all(outcome.success for outcome in outcomes)
+    failures = [failure.line() for outcome in outcomes for failure in outcome.failures]
     run.gx_summary += failures[:5]
 
 

@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import re
 import shutil
 import signal
@@ -42,8 +41,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ecom import dbt_runner
 from pipeline import cli, db, settings
-from pipeline.errors import UserError, first_line
+from pipeline.errors import UserError
 
 log = logging.getLogger("live")
 
@@ -201,45 +201,23 @@ def _start(name: str, args: list[str], log_dir: Path) -> Child:
 # --------------------------------------------------------------------------- dbt and GX
 
 
-def failure_line(result) -> str:
-    """One failed dbt node (a dbt RunResult) as 'model: first line of its message'."""
-    return f"{result.node.name}: {first_line(result.message, 'failed, without a message')}"
-
-
 class Dbt:
     """dbt in this process: parsed once, then `dbt run` per cycle without re-parsing."""
 
     def __init__(self, lookback_minutes: float) -> None:
-        # the profile reads libpq variables; DBT_PROJECT_DIR and friends place the project
-        os.environ.update({**settings.environment(), **settings.dbt_environment()})
-        from dbt.cli.main import dbtRunner
-
         self._common = ["--quiet"]
         self._vars = ["--vars", json.dumps({"staging_lookback_minutes": lookback_minutes})]
-        parsed = dbtRunner().invoke(["parse", *self._common])
-        if not parsed.success:
-            raise LiveError(f"dbt parse failed: {parsed.exception or 'see dbt_project/logs'}")
-        self._runner = dbtRunner(manifest=parsed.result)
+        parsed = dbt_runner.check(dbt_runner.invoke(["parse", *self._common]), "dbt parse")
+        self._manifest = parsed.result
         self.slowest = ""
 
     def run(self, selection: list[str] | None = None) -> float:
         """`dbt run` of the whole project, or of a ``selection`` (dbt flags); returns seconds."""
         started = time.monotonic()
-        result = self._runner.invoke(["run", *self._common, *self._vars, *(selection or [])])
-        if not result.success:
-            failed = [r for r in (result.result or []) if str(r.status).lower().endswith("error")]
-            hint = ""
-            if any("out of sync" in (r.message or "") for r in failed):
-                hint = (
-                    "\nA model's columns changed since its table was built: rebuild once with "
-                    "'make dbt DBT_ARGS=--full-refresh'."
-                )
-            failed = [failure_line(r) for r in failed]
-            raise LiveError(
-                "dbt run failed: "
-                + ("; ".join(failed) or str(result.exception or "see dbt_project/logs/dbt.log"))
-                + hint
-            )
+        result = dbt_runner.invoke(
+            ["run", *self._common, *self._vars, *(selection or [])], manifest=self._manifest
+        )
+        dbt_runner.check(result, "dbt run")
         elapsed = time.monotonic() - started
         timings = sorted(
             ((r.execution_time or 0.0, r.node.name) for r in result.result or []), reverse=True

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import psycopg2
 
-from ecom.live import failure_line
+from ecom.dbt_runner import failure_line
 from pipeline.errors import first_line
 
 
