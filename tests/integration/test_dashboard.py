@@ -24,9 +24,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import db, settings
-
-from .streaming import REPO_ROOT, query
-from .test_dbt_support import build_warehouse
+from tests.support.marts import build_warehouse
+from tests.support.streaming import REPO_ROOT, query
 
 pytestmark = pytest.mark.integration
 

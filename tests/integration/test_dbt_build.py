@@ -16,8 +16,8 @@ import pytest
 from psycopg2 import errors
 
 from pipeline import contract, settings
-from tests.integration.ingest_helper import ingest_csv_folder
-from tests.integration.test_dbt_support import (
+from tests.support.ingest import ingest_csv_folder
+from tests.support.marts import (
     MARTS,
     expected_marts,
     make_events,

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from pipeline import db, settings
-from tests.integration.test_dbt_support import run_dbt, truncate_raw
+from tests.support.marts import run_dbt, truncate_raw
 
 pytestmark = pytest.mark.integration
 

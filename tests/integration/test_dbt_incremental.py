@@ -14,8 +14,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.integration.ingest_helper import ingest_csv_folder
-from tests.integration.test_dbt_support import (
+from tests.support.ingest import ingest_csv_folder
+from tests.support.marts import (
     MARTS,
     START,
     expected_marts,

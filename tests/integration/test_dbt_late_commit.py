@@ -13,7 +13,7 @@ import time
 import pytest
 
 from pipeline import contract, db
-from tests.integration.test_dbt_support import make_events, query, run_dbt, truncate_raw
+from tests.support.marts import make_events, query, run_dbt, truncate_raw
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,7 @@ import pytest
 
 from expectations import checkpoints, suites
 from pipeline import settings
-
-from .streaming import REPO_ROOT, query
+from tests.support.streaming import REPO_ROOT, query
 
 pytestmark = pytest.mark.integration
 

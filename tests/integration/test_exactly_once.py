@@ -20,8 +20,7 @@ import pytest
 
 from ecom import localdb
 from ingestion import intake
-
-from .streaming import (
+from tests.support.streaming import (
     REPO_ROOT,
     Folders,
     expected_from_files,

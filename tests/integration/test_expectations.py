@@ -19,8 +19,7 @@ import pytest
 
 from expectations import checkpoints, runner
 from pipeline import db, settings
-
-from .streaming import Folders, generate, ingest_once, query, reset_raw
+from tests.support.streaming import Folders, generate, ingest_once, query, reset_raw
 
 pytestmark = pytest.mark.integration
 

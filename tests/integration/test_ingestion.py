@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import contract
-
-from .streaming import (
+from tests.support.streaming import (
     Folders,
     expected_from_files,
     generate,

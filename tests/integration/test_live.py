@@ -16,9 +16,8 @@ import pytest
 
 from ingestion import intake
 from pipeline import settings
-
-from .streaming import REPO_ROOT, query, reset_raw
-from .test_dbt_support import run_dbt
+from tests.support.marts import run_dbt
+from tests.support.streaming import REPO_ROOT, query, reset_raw
 
 pytestmark = pytest.mark.integration
 

@@ -27,8 +27,7 @@ import pytest
 
 from ingestion import intake
 from pipeline import contract, db
-
-from .streaming import Folders, python_module, query, reset_raw, start_stream
+from tests.support.streaming import Folders, python_module, query, reset_raw, start_stream
 
 pytestmark = pytest.mark.integration
 

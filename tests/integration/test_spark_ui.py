@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .streaming import REPO_ROOT, Folders
+from tests.support.streaming import REPO_ROOT, Folders
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from .streaming import (
+from tests.support.streaming import (
     Folders,
     expected_from_files,
     generate,

@@ -89,7 +89,7 @@ def build_warehouse(folder: Path, seed: int, events: int = 20000) -> None:
     1% bad rows and 2% duplicates, like the demo; fewer than ~20k events make
     few purchases, since sessions need time to reach the checkout.
     """
-    from tests.integration.streaming import REPO_ROOT, Folders, generate, ingest_once, reset_raw
+    from tests.support.streaming import REPO_ROOT, Folders, generate, ingest_once, reset_raw
 
     reset_raw()
     folders = Folders(folder)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.integration.streaming import REPO_ROOT
+from tests.support.streaming import REPO_ROOT
 
 
 def ingest_csv_folder(input_dir: Path) -> None:
