@@ -103,10 +103,6 @@ def _dashboard(argv: list[str], prog: str) -> int:
     return main(argv, prog=prog)
 
 
-def _psql(argv: list[str], prog: str) -> int:
-    return _pipeline("psql")(argv, prog)
-
-
 # name: (one line of help, handler)
 COMMANDS: dict[str, tuple[str, Callable[[list[str], str], int]]] = {
     "up": (
@@ -128,7 +124,10 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str], str], int]]] = {
     "demo": ("the whole pipeline end to end on a seeded data set, with a report", _demo),
     "live": ("generator + stream + dbt cycles + checkpoints, a status line per cycle", _live),
     "dashboard": ("the marts in a browser, as the analyst role", _dashboard),
-    "psql": ("psql on the warehouse (--role loader|transformer|analyst|auditor)", _psql),
+    "psql": (
+        "psql on the warehouse (--role loader|transformer|analyst|auditor)",
+        _pipeline("psql"),
+    ),
 }
 
 

@@ -36,13 +36,17 @@ def invoke(args: list[str], manifest: Any = None) -> Any:
     return dbtRunner(manifest=manifest).invoke(args)
 
 
+def _nodes(result: Any) -> list[Any]:
+    return getattr(result.result, "results", None) or []
+
+
+def _status(node: Any) -> str:
+    return str(getattr(node.status, "value", node.status)).lower()
+
+
 def statuses(result: Any) -> Counter:
     """Nodes per status, named as dbt's summary names them."""
-    counts: Counter = Counter()
-    for node in getattr(result.result, "results", None) or []:
-        status = str(getattr(node.status, "value", node.status)).lower()
-        counts[_SUMMARY.get(status, status.upper())] += 1
-    return counts
+    return Counter(_SUMMARY.get(_status(node), _status(node).upper()) for node in _nodes(result))
 
 
 def summary(result: Any) -> str:
@@ -57,11 +61,7 @@ def failure_line(node: Any) -> str:
 
 
 def failed_nodes(result: Any) -> list[Any]:
-    return [
-        node
-        for node in getattr(result.result, "results", None) or []
-        if str(getattr(node.status, "value", node.status)).lower() in ("error", "fail")
-    ]
+    return [node for node in _nodes(result) if _status(node) in ("error", "fail")]
 
 
 def check(result: Any, what: str) -> Any:

@@ -41,12 +41,12 @@ class DemoRun:
     gx_ok: bool = False
 
 
-def _step(run: DemoRun, name: str, cmd: list[str], cwd: Path | None = None) -> str:
+def _step(run: DemoRun, name: str, cmd: list[str]) -> str:
     log.info("%s: %s", name, " ".join(cmd[:6]) + (" ..." if len(cmd) > 6 else ""))
     started = time.monotonic()
     result = subprocess.run(
         cmd,
-        cwd=cwd or settings.home_dir(),
+        cwd=settings.home_dir(),
         env={**settings.environment(), **settings.dbt_environment()},
         capture_output=True,
         text=True,

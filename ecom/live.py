@@ -182,18 +182,24 @@ def _child_command(args: list[str]) -> list[str]:
     return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
 
 
-def _start(name: str, args: list[str], log_dir: Path) -> Child:
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("ab") as out:
-        process = subprocess.Popen(
+def _spawn(args: list[str], log_path: Path, mode: str = "ab") -> subprocess.Popen:
+    """A child of live mode: output to ``log_path``, its own process group (Ctrl-C
+    reaches live mode only; it stops the children in order), the death signal."""
+    with log_path.open(mode) as out:
+        return subprocess.Popen(
             _child_command(args),
             cwd=settings.home_dir(),
             env=settings.environment(),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            process_group=0,  # Ctrl-C reaches live mode only; it stops the children in order
+            process_group=0,
         )
+
+
+def _start(name: str, args: list[str], log_dir: Path) -> Child:
+    log_path = log_dir / f"{name}.log"
+    process = _spawn(args, log_path)
     log.info("started the %s (pid %d), log: %s", name, process.pid, log_path)
     return Child(name, process, log_path)
 
@@ -284,16 +290,7 @@ class BackgroundCheckpoint:
         return self.process is not None and self.process.poll() is None
 
     def start(self) -> None:
-        with self.log_path.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "expectations", "run", self.NAME],
-                cwd=settings.home_dir(),
-                env=settings.environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                process_group=0,  # Ctrl-C reaches live mode only; it stops the children in order
-            )
+        self.process = _spawn(["-m", "expectations", "run", self.NAME], self.log_path, "wb")
 
     def collect(self, status: GxStatus, wait: float = 0) -> None:
         """Record the finished run's outcome (waiting up to ``wait`` seconds for it)."""

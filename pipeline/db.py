@@ -114,12 +114,6 @@ def migrate() -> list[str]:
     import yoyo
 
     admin = settings.connection(None)
-    with connection() as conn:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("create schema if not exists {}").format(sql.Identifier(MIGRATIONS_SCHEMA))
-            )
     try:
         backend = yoyo.get_backend(_migrations_uri(admin))
         migrations = yoyo.read_migrations(str(sql_dir() / "migrations"))
@@ -153,6 +147,9 @@ def apply_schema() -> None:
         # Serialise concurrent runs: DDL and grants on the same objects race otherwise.
         lock_conn.autocommit = True
         lock.execute("select pg_advisory_lock(hashtext('ecom-warehouse-ddl'))")
+        lock.execute(
+            sql.SQL("create schema if not exists {}").format(sql.Identifier(MIGRATIONS_SCHEMA))
+        )
         applied = migrate()
         with connection() as conn:
             with conn.cursor() as cur:

@@ -26,12 +26,8 @@ STATUS = re.compile(
 )
 
 
-@pytest.fixture(scope="module")
-def live(warehouse, tmp_path_factory):
-    """Run live mode until it has printed a few cycles with fresh marts, then press Ctrl-C."""
-    reset_raw()
-    run_dbt("run", "--full-refresh")  # staging and marts start from the empty raw layer
-    folder = tmp_path_factory.mktemp("live")
+def _live_env(folder: Path) -> dict[str, str]:
+    """The settings, with live mode's inputs, checkpoint and dbt output in ``folder``."""
     env = settings.environment()
     env.update(
         ECOM_INPUT_DIR=str(folder / "inputs"),
@@ -41,6 +37,16 @@ def live(warehouse, tmp_path_factory):
         DBT_TARGET_PATH=str(folder / "dbt-target"),
         DBT_LOG_PATH=str(folder / "dbt-logs"),
     )
+    return env
+
+
+@pytest.fixture(scope="module")
+def live(warehouse, tmp_path_factory):
+    """Run live mode until it has printed a few cycles with fresh marts, then press Ctrl-C."""
+    reset_raw()
+    run_dbt("run", "--full-refresh")  # staging and marts start from the empty raw layer
+    folder = tmp_path_factory.mktemp("live")
+    env = _live_env(folder)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -175,15 +181,7 @@ def test_it_knows_every_checkpoint():
 def test_children_do_not_outlive_live_mode_killed_with_9(warehouse, tmp_path):
     """kill -9 gives live mode no chance to stop its children: their parent-death
     signal (setpriv --pdeathsig) must, or the stream goes on loading unattended."""
-    env = settings.environment()
-    env.update(
-        ECOM_INPUT_DIR=str(tmp_path / "inputs"),
-        ECOM_MANIFEST=str(tmp_path / "manifest.jsonl"),
-        ECOM_CHECKPOINT_DIR=str(tmp_path / "checkpoint"),
-        ECOM_ARCHIVE_DIR=str(tmp_path / "archive"),
-        DBT_TARGET_PATH=str(tmp_path / "dbt-target"),
-        DBT_LOG_PATH=str(tmp_path / "dbt-logs"),
-    )
+    env = _live_env(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "-m", "ecom.live", "--rate", "500", "--checkpoint-every", "0"],
         cwd=REPO_ROOT,
