@@ -10,9 +10,9 @@ size of the new data, not of history: the ratio of the two medians (target
 <= 1.5) says whether it does.
 
 History rows carry ingested_at = event_time, as if streamed over past days;
-new events get the loading transaction's now(), so staging re-reads the
-increments inside its lookback window (var staging_lookback_minutes), as it
-would on a live stream.
+new events get the loading transaction's now(). Every chunk commits with its
+raw.ingestion_batches row, as the stream's batches do: staging finds the new
+batches through the ledger.
 
 Prints figures, never passes or fails on time. Runs in a database of its own
 (default ``ecommerce_bench``) on the configured server, created if missing with
@@ -49,8 +49,9 @@ DBT_PROJECT = REPO_ROOT / "dbt_project"
 DBT = Path(sys.executable).parent / "dbt"
 COLUMNS = (
     "event_id, event_type, user_id, user_name, product_id, product_name, category, price, "
-    "quantity, event_time, session_id, source_file, batch_id"
+    "quantity, event_time, session_id, source_file, batch_id, query_id"
 )
+QUERY_ID = "00000000-0000-4000-8000-00000000be4c"
 HISTORY_COLUMNS = COLUMNS + ", ingested_at"
 EVENTS_PER_DAY = 50_000  # a steady stream: more history means more days, not fuller days
 PRODUCTS = 5_000
@@ -117,7 +118,7 @@ class EventFactory:
         past days; other rows get the loading transaction's now().
         """
         self.batches += 1
-        lineage = f",bench-{self.batches:06d}.csv,{self.batches}"
+        lineage = f",bench-{self.batches:06d}.csv,{self.batches},{QUERY_ID}"
         step = 86_400 / EVENTS_PER_DAY * 5.5  # seconds between session starts (~5.5 events each)
         replays = [
             self.rng.choice(self.recent)
@@ -152,27 +153,12 @@ def load(factory: EventFactory, events: int, history: bool = False, **shares: fl
             cur.execute(
                 "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, "
                 "rows_in, rows_loaded, rows_rejected, started_at) "
-                "values ('bench', '00000000-0000-4000-8000-00000000be4c', %s, %s, %s, %s, 0, now())",
-                (factory.batches, [f"bench-{factory.batches:06d}.csv"], rows, rows),
+                "values ('bench', %s, %s, %s, %s, %s, 0, now())",
+                (QUERY_ID, factory.batches, [f"bench-{factory.batches:06d}.csv"], rows, rows),
             )
             conn.commit()
             loaded += rows
     return loaded
-
-
-def age_increments() -> None:
-    """Make the increments loaded so far history too (ingested_at = event_time).
-
-    Setup before a size's full refresh: every size then starts with the same
-    (empty) set of rows inside staging's lookback window, instead of the
-    bigger size also re-reading the smaller size's increments.
-    """
-    with db.connection() as conn, conn.cursor() as cur:
-        cur.execute(
-            "update raw.ecommerce_events set ingested_at = event_time "
-            "where ingested_at > now() - interval '1 day'"
-        )
-        conn.commit()
 
 
 def settle() -> None:
@@ -250,7 +236,6 @@ def main() -> int:
     results: dict[int, dict[str, float]] = {}
     loaded = 0
     for size in args.sizes:
-        age_increments()
         started = time.perf_counter()
         loaded += load(factory, size - loaded, history=True)
         log.info(

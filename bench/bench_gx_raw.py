@@ -41,7 +41,7 @@ REJECTS_PER_BATCH = 10
 QUERY_ID = "00000000-0000-4000-8000-0000000bec00"
 COLUMNS = (
     "event_id, event_type, user_id, user_name, product_id, product_name, category, price, "
-    "quantity, event_time, session_id, source_file, batch_id"
+    "quantity, event_time, session_id, source_file, batch_id, query_id"
 )
 # Mostly views, as in a real funnel.
 EVENT_TYPES = ["view"] * 13 + ["add_to_cart"] * 5 + ["purchase"] * 2
@@ -51,9 +51,9 @@ USERS = 200_000
 
 
 def batch_csv(batch_id: int, first: int, rows: int, start: datetime) -> io.StringIO:
-    """``rows`` valid events as COPY CSV: the contract's fields + source_file, batch_id."""
+    """``rows`` valid events as COPY CSV: the contract's fields + source_file, batch_id, query_id."""
     source_file = f"bench-{batch_id:06d}.csv"
-    lineage = f",{source_file},{batch_id}\n"
+    lineage = f",{source_file},{batch_id},{QUERY_ID}\n"
     lines = []
     for i in range(first, first + rows):
         product = (i * 7919) % PRODUCTS + 1
@@ -88,10 +88,10 @@ def load(events: int) -> None:
             )
             cur.execute(
                 "insert into raw.ecommerce_events_rejected "
-                "(source_file, line_number, raw_line, reasons, batch_id) "
-                "select %s, n + 1, 'not,a,valid,line', array['malformed_csv_row'], %s "
+                "(source_file, line_number, raw_line, reasons, batch_id, query_id) "
+                "select %s, n + 1, 'not,a,valid,line', array['malformed_csv_row'], %s, %s "
                 "from generate_series(1, %s) as n",
-                (f"bench-{batch_id:06d}.csv", batch_id, REJECTS_PER_BATCH),
+                (f"bench-{batch_id:06d}.csv", batch_id, QUERY_ID, REJECTS_PER_BATCH),
             )
             cur.execute(
                 "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, "

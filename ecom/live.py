@@ -102,16 +102,6 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         "all of staging, so it blocks the cycles longer as staging grows)",
     )
     parser.add_argument(
-        "--staging-lookback-minutes",
-        type=float,
-        default=2.0,
-        metavar="MINUTES",
-        help="how far back staging re-reads raw for late commits (dbt var "
-        "staging_lookback_minutes, 10 in dbt_project.yml); each cycle re-reads rate x this many "
-        "rows, so live mode uses less; it must exceed the longest loader transaction, which each "
-        "cycle checks (default: 2)",
-    )
-    parser.add_argument(
         "--duration",
         type=float,
         metavar="SECONDS",
@@ -210,9 +200,8 @@ def _start(name: str, args: list[str], log_dir: Path) -> Child:
 class Dbt:
     """dbt in this process: parsed once, then `dbt run` per cycle without re-parsing."""
 
-    def __init__(self, lookback_minutes: float) -> None:
+    def __init__(self) -> None:
         self._common = ["--quiet"]
-        self._vars = ["--vars", json.dumps({"staging_lookback_minutes": lookback_minutes})]
         parsed = dbt_runner.check(dbt_runner.invoke(["parse", *self._common]), "dbt parse")
         self._manifest = parsed.result
         self.slowest = ""
@@ -221,7 +210,7 @@ class Dbt:
         """`dbt run` of the whole project, or of a ``selection`` (dbt flags); returns seconds."""
         started = time.monotonic()
         result = dbt_runner.invoke(
-            ["run", *self._common, *self._vars, *(selection or [])], manifest=self._manifest
+            ["run", *self._common, *(selection or [])], manifest=self._manifest
         )
         dbt_runner.check(result, "dbt run")
         elapsed = time.monotonic() - started
@@ -352,17 +341,16 @@ class Totals:
     dbt_seconds: list[float] = field(default_factory=list)
 
 
-def _ledger_since(started_at: datetime) -> tuple[int, int, float]:
-    """Rows loaded and quarantined since ``started_at``, and the longest batch transaction (s)."""
+def _ledger_since(started_at: datetime) -> tuple[int, int]:
+    """Rows loaded and quarantined since ``started_at``."""
     with db.connection("auditor") as conn, conn.cursor() as cur:
         cur.execute(
-            "select coalesce(sum(rows_loaded), 0), coalesce(sum(rows_rejected), 0), "
-            "coalesce(extract(epoch from max(committed_at - started_at)), 0)::float8 "
+            "select coalesce(sum(rows_loaded), 0), coalesce(sum(rows_rejected), 0) "
             "from raw.ingestion_batches where committed_at >= %s",
             (started_at,),
         )
-        loaded, rejected, longest = cur.fetchone()
-    return int(loaded), int(rejected), float(longest)
+        loaded, rejected = cur.fetchone()
+    return int(loaded), int(rejected)
 
 
 def _freshness(started_at: datetime) -> float | None:
@@ -408,7 +396,6 @@ class Live:
         self.totals = Totals()
         self.gx = GxStatus()
         self.last_full: float | None = None
-        self.warned_lookback = False
         self.log_dir = settings.state_dir() / "live"
         self.raw_check = BackgroundCheckpoint(self.log_dir)
         self.input_dir = settings.input_dir()
@@ -463,7 +450,7 @@ class Live:
         self, number: int, dbt: Dbt, manifest: Manifest, started_at: datetime, last: bool = False
     ) -> None:
         began = time.monotonic()
-        loaded, rejected, _ = _ledger_since(started_at)  # what this dbt run will find, at least
+        loaded, rejected = _ledger_since(started_at)  # what this dbt run will find, at least
         # Most cycles run the incremental models only (the marts of events);
         # now and then, and last, the whole project, then the checkpoints:
         # they compare marts with staging, so they need every table rebuilt.
@@ -487,16 +474,7 @@ class Live:
                 log.info("raw_layer still running: the other checkpoints wait for the next turn")
         if full:
             self.last_full = time.monotonic()  # the period counts from the end of the checkpoints
-        loaded, rejected, longest = _ledger_since(started_at)
-        lookback = self.args.staging_lookback_minutes * 60
-        if longest > lookback / 2 and not self.warned_lookback:
-            self.warned_lookback = True
-            log.warning(
-                "a batch transaction took %.0fs, more than half the staging lookback (%.0fs): "
-                "raise --staging-lookback-minutes, or staging may miss its rows",
-                longest,
-                lookback,
-            )
+        loaded, rejected = _ledger_since(started_at)
         new_loaded = loaded - self.totals.loaded
         self.totals.loaded, self.totals.rejected = loaded, rejected
         generated = manifest.new_rows()
@@ -553,7 +531,7 @@ class Live:
         manifest = Manifest(settings.manifest_path())
         try:
             log.info("parsing the dbt project")
-            dbt = Dbt(args.staging_lookback_minutes)
+            dbt = Dbt()
             self.start_children()
             number = 0
             while not self.stop_requested:

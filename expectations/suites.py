@@ -65,7 +65,7 @@ def raw_ecommerce_events() -> list[gxe.Expectation]:
         gxe.ExpectTableColumnsToMatchSet(
             column_set=[name for name, _ in columns],
             exact_match=True,
-            description="Exactly the contract's columns plus lineage (source_file, batch_id, ingested_at).",
+            description="Exactly the contract's columns plus lineage (source_file, batch_id, ingested_at, delivery_id, query_id).",
         ),
         *(
             gxe.ExpectColumnTypeToBe(column=name, type_=REFLECTED_TYPES[sql_type])
@@ -116,12 +116,12 @@ def raw_ingestion_batches() -> list[gxe.Expectation]:
         _ledger_matches(
             "rows_loaded",
             "raw.ecommerce_events",
-            "The rows in raw.ecommerce_events per batch_id equal the ledger's rows_loaded.",
+            "The rows in raw.ecommerce_events per batch (query_id, batch_id) equal the ledger's rows_loaded.",
         ),
         _ledger_matches(
             "rows_rejected",
             "raw.ecommerce_events_rejected",
-            "The rows in raw.ecommerce_events_rejected per batch_id equal the ledger's rows_rejected.",
+            "The rows in raw.ecommerce_events_rejected per batch (query_id, batch_id) equal the ledger's rows_rejected.",
         ),
     ]
 
@@ -204,29 +204,27 @@ def _delivery_matches(ledger_column: str, table: str, description: str) -> gxe.E
 
 
 def _ledger_matches(ledger_column: str, table: str, description: str) -> gxe.Expectation:
-    # Rows carry batch_id but not the streaming query's id, and a new
-    # checkpoint starts batch ids at 0 again: compare sums per batch_id.
-    # A batch_id on one side only counts as 0 rows on the other.
+    # A batch is (query_id, batch_id): a new checkpoint starts batch ids at 0
+    # again, and two queries run side by side. A batch on one side only counts
+    # as 0 rows on the other (rows without a query_id, landed before migration
+    # 0003 without a ledger row, are such a batch).
     return gxe.UnexpectedRowsExpectation(
         description=description,
         unexpected_rows_query=_sql(f"""
-            with ledger as (
-                select batch_id, sum({ledger_column}) as ledger_{ledger_column}
-                from {{batch}} as ledger_rows
-                group by batch_id
-            ),
-            landed as (
-                select batch_id, count(*) as rows_in_table
+            with landed as (
+                select query_id, batch_id, count(*) as rows_in_table
                 from {table}
-                group by batch_id
+                group by query_id, batch_id
             )
             select
+                coalesce(ledger.query_id, landed.query_id) as query_id,
                 coalesce(ledger.batch_id, landed.batch_id) as batch_id,
-                coalesce(ledger.ledger_{ledger_column}, 0) as ledger_{ledger_column},
+                coalesce(ledger.{ledger_column}, 0) as ledger_{ledger_column},
                 coalesce(landed.rows_in_table, 0) as rows_in_{table.split(".")[1]}
-            from ledger
-            full outer join landed on ledger.batch_id = landed.batch_id
-            where coalesce(ledger.ledger_{ledger_column}, 0) <> coalesce(landed.rows_in_table, 0)
+            from {{batch}} as ledger
+            full outer join landed
+                on ledger.query_id = landed.query_id and ledger.batch_id = landed.batch_id
+            where coalesce(ledger.{ledger_column}, 0) <> coalesce(landed.rows_in_table, 0)
         """),
     )
 

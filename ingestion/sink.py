@@ -44,12 +44,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EVENTS_COPY = (
-    "copy raw.ecommerce_events ({}, source_file, batch_id, delivery_id) "
+    "copy raw.ecommerce_events ({}, source_file, batch_id, delivery_id, query_id) "
     "from stdin with (format csv)".format(", ".join(EVENT_COLUMNS))
 )
 REJECTS_COPY = (
     "copy raw.ecommerce_events_rejected (source_file, line_number, raw_line, reasons, batch_id, "
-    "delivery_id) from stdin with (format csv)"
+    "delivery_id, query_id) from stdin with (format csv)"
 )
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
 
@@ -136,7 +136,10 @@ def _counts(column: pa.ChunkedArray) -> dict[str, int]:
 
 
 def split_batch(
-    table: pa.Table, batch_id: int, origin: Callable[[str], tuple[str, str | None]]
+    table: pa.Table,
+    query_id: str,
+    batch_id: int,
+    origin: Callable[[str], tuple[str, str | None]],
 ) -> SplitBatch:
     """Split validated records (ingestion.transform.for_sink) into COPY input.
 
@@ -147,9 +150,12 @@ def split_batch(
     origins = [origin(name) for name in names]
     files = pa.array([source for source, _ in origins], pa.string())
     deliveries = pa.array([delivery for _, delivery in origins], pa.string())
-    # ",<file>,<batch>,<delivery>\n" per part: what a plain line needs appended
+    # ",<file>,<batch>,<delivery>,<query>\n" per part: what a plain line needs appended
     suffixes = pa.array(
-        [f"{_quoted(source)},{batch_id},{delivery or ''}\n" for source, delivery in origins],
+        [
+            f"{_quoted(source)},{batch_id},{delivery or ''},{query_id}\n"
+            for source, delivery in origins
+        ],
         pa.string(),
     )
 
@@ -176,6 +182,7 @@ def split_batch(
                 "source_file": take(files, quoted["source_file"]),
                 "batch_id": pa.array([batch_id] * quoted.num_rows, pa.int64()),
                 "delivery_id": take(deliveries, quoted["source_file"]),
+                "query_id": pa.array([query_id] * quoted.num_rows, pa.string()),
             }
         )
         events_csv += _csv_bytes(quoted).getvalue()
@@ -188,6 +195,7 @@ def split_batch(
             "reasons": bad["reasons"],
             "batch_id": pa.array([batch_id] * bad.num_rows, pa.int64()),
             "delivery_id": take(deliveries, bad["source_file"]),
+            "query_id": pa.array([query_id] * bad.num_rows, pa.string()),
         }
     )
     for name, count in _counts(good["source_file"]).items():
@@ -360,7 +368,7 @@ class BatchWriter:
                     if skip:
                         keep = pc.invert(pc.is_in(table["source_file"], pa.array(sorted(skip))))
                         table = table.filter(keep)
-                    part = split_batch(table, batch_id, self._origin)
+                    part = split_batch(table, query_id, batch_id, self._origin)
                     events.send(part.events_csv)
                     for name, counts in part.parts.items():
                         total = parts.setdefault(name, PartCounts())

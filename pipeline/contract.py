@@ -78,6 +78,7 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("batch_id", "bigint"),
     ("ingested_at", "timestamptz"),
     ("delivery_id", "text"),  # raw.ingestion_files; null on rows landed before the file ledger
+    ("query_id", "uuid"),  # with batch_id, the raw.ingestion_batches row that committed it
 )
 
 # Reason codes written to raw.ecommerce_events_rejected.reasons. They are

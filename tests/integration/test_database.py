@@ -52,7 +52,7 @@ def marts_probe(warehouse):
 
 INSERT_EVENT = (
     "insert into raw.ecommerce_events values (gen_random_uuid(), 'view', 1, 'u', 1, 'p', 'c', "
-    "1.00, 1, now(), 's', 'probe.csv', -1, now())"
+    "1.00, 1, now(), 's', 'probe.csv', -1, now(), null, gen_random_uuid())"
 )
 
 

@@ -17,19 +17,23 @@ from tests.support.marts import run_dbt, truncate_raw
 
 pytestmark = pytest.mark.integration
 
+QUERY_ID = "00000000-0000-4000-8000-00000000f7e5"
+
 
 def _load_one_batch(minutes_ago: int) -> None:
     truncate_raw()
     with db.connection() as conn, conn.cursor() as cur:
         cur.execute(
             "insert into raw.ecommerce_events values (gen_random_uuid(), 'view', 1, 'u', 1, 'p', "
-            "'c', 1.00, 1, now(), 's', 'f.csv', 1, now() - make_interval(mins => %s))",
+            "'c', 1.00, 1, now(), 's', 'f.csv', 1, now() - make_interval(mins => %s), null, "
+            f"'{QUERY_ID}')",
             (minutes_ago,),
         )
         cur.execute(
             "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, rows_in, "
             "rows_loaded, rows_rejected, started_at, committed_at) values ('ecommerce_events', "
-            "gen_random_uuid(), 1, '{f.csv}', 1, 1, 0, now() - make_interval(mins => %s), "
+            f"'{QUERY_ID}', 1, "
+            "'{f.csv}', 1, 1, 0, now() - make_interval(mins => %s), "
             "now() - make_interval(mins => %s))",
             (minutes_ago, minutes_ago),
         )

@@ -143,22 +143,20 @@ def test_raw_layer_checks_contract_lineage_and_ledger(built):
 
 # --- red: raw ------------------------------------------------------------------
 
-PROBE_BATCH = (
-    "(select query_id, batch_id from raw.ingestion_batches where batch_id = "
-    "(select batch_id from raw.ecommerce_events where source_file = 'gx-probe.csv') "
-    "order by query_id limit 1)"
+PROBE_BATCH = "(select query_id, batch_id from raw.ecommerce_events where source_file = 'gx-probe.csv')"
+# A copy of the oldest loaded row, under another event_id, in the same batch.
+PROBE_ROW = (
+    "insert into raw.ecommerce_events select gen_random_uuid(), {event_type}, user_id, "
+    "user_name, product_id, product_name, category, price, quantity, event_time, "
+    "session_id, 'gx-probe.csv', batch_id, ingested_at, delivery_id, query_id "
+    "from raw.ecommerce_events order by ingested_at limit 1"
 )
 
 
 def test_raw_layer_names_an_unknown_event_type(built):
     # A copy of a loaded row with another id and an unknown event type, its
     # batch's ledger row adjusted so that only the event type is wrong.
-    insert = (
-        "insert into raw.ecommerce_events select gen_random_uuid(), 'refund', user_id, "
-        "user_name, product_id, product_name, category, price, quantity, event_time, "
-        "session_id, 'gx-probe.csv', batch_id, ingested_at "
-        "from raw.ecommerce_events order by ingested_at limit 1"
-    )
+    insert = PROBE_ROW.format(event_type="'refund'")
     adjust = (
         "update raw.ingestion_batches set rows_in = rows_in {0} 1, rows_loaded = rows_loaded {0} 1 "
         f"where (query_id, batch_id) = {PROBE_BATCH}"
@@ -203,17 +201,18 @@ LEDGER_BREAKS = {
             "gen_random_uuid(), 999999, '{gx-probe.csv}', 5, 5, 0, now())"
         ],
         ["delete from raw.ingestion_batches where stream_name = 'gx-probe'"],
-        "per batch_id equal the ledger's rows_loaded",
+        "per batch (query_id, batch_id) equal the ledger's rows_loaded",
         "batch_id=999999, ledger_rows_loaded=5, rows_in_ecommerce_events=0",
     ),
     "a quarantined line the ledger does not count": (
         [
             "insert into raw.ecommerce_events_rejected (source_file, line_number, raw_line, "
-            "reasons, batch_id) select 'gx-probe.csv', 2, 'x', array['malformed_csv_row'], "
-            "min(batch_id) from raw.ingestion_batches"
+            "reasons, batch_id, query_id) select 'gx-probe.csv', 2, 'x', "
+            "array['malformed_csv_row'], batch_id, query_id from raw.ingestion_batches "
+            "order by batch_id, query_id limit 1"
         ],
         ["delete from raw.ecommerce_events_rejected where source_file = 'gx-probe.csv'"],
-        "per batch_id equal the ledger's rows_rejected",
+        "per batch (query_id, batch_id) equal the ledger's rows_rejected",
         "ledger_rows_rejected=",
     ),
     "rows_in that is not rows_loaded + rows_rejected": (
@@ -245,6 +244,31 @@ def test_raw_layer_names_a_ledger_that_does_not_reconcile(built, case):
     (failure,) = failures
     assert rule in failure.description
     assert failure.observed.startswith("1 unexpected row") and observed in failure.observed
+
+
+def test_raw_layer_tells_apart_two_queries_batches_with_the_same_id(built):
+    # A row landed under batch (A, n) that the ledger books to another query's
+    # batch (B, n): the totals per batch_id agree, the batches do not.
+    book_to_other_query = (
+        "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, rows_in, "
+        "rows_loaded, rows_rejected, started_at) select 'gx-probe', gen_random_uuid(), batch_id, "
+        "'{gx-probe.csv}', 1, 1, 0, now() from raw.ecommerce_events "
+        "where source_file = 'gx-probe.csv'"
+    )
+    with _broken(
+        None,
+        [PROBE_ROW.format(event_type="event_type"), book_to_other_query],
+        [
+            "delete from raw.ingestion_batches where stream_name = 'gx-probe'",
+            "delete from raw.ecommerce_events where source_file = 'gx-probe.csv'",
+        ],
+    ):
+        failures = _failures("raw_layer")
+    assert _named(failures) == {("raw.ingestion_batches", None, "unexpected_rows_expectation")}
+    (failure,) = failures
+    assert "per batch (query_id, batch_id)" in failure.description
+    assert failure.observed.startswith("2 unexpected rows")
+    assert "ledger_rows_loaded=1, rows_in_ecommerce_events=0" in failure.observed
 
 
 # --- red: staging and marts ------------------------------------------------------

@@ -88,6 +88,15 @@ def test_an_older_warehouse_is_upgraded_in_place_keeping_its_rows(fresh_database
         == 500
     )
     assert _scalar(dbname, "select count(*) from raw.ingestion_files") == 0
+    # migration 0003: the rows name their batch, found by batch_id and file in the ledger
+    for table in ("raw.ecommerce_events", "raw.ecommerce_events_rejected"):
+        assert _scalar(dbname, f"select array_agg(distinct query_id::text) from {table}") == [
+            "00000000-0000-4000-8000-000000000001"
+        ]
+    assert _scalar(
+        dbname,
+        "select xact_id is not null and xact_started_at = started_at from raw.ingestion_batches",
+    )
     applied = _scalar(
         dbname,
         "select array_agg(migration_id order by migration_id) from migrations._yoyo_migration",

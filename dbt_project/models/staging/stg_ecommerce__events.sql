@@ -1,22 +1,22 @@
 {#-
     Incremental (append), not the folder's view: deduplicating 5M events on
     every query would cost seconds, and every downstream model reads this.
-    A run reads only rows ingested since the newest one already staged (minus
-    a lookback, var staging_lookback_minutes), keeps the first ingested copy
-    of each event_id, and anti-joins on event_id against the rows already
-    here, so an event is staged once and the first copy wins. The unique
-    index on event_id keeps that anti-join an index probe per new row and
-    guarantees the rule; staged_at (one value per run) tells downstream
-    models which rows are new.
+    A run takes the batches of the ledger (raw.ingestion_batches) committed
+    since the last run read it, whatever their commit order or duration: every
+    batch whose loader transaction had not finished then (xact_id at least the
+    staging_xmin stored by the last run). Of their rows it keeps the first
+    ingested copy of each event_id and anti-joins on event_id against the rows
+    already here, so an event is staged once and the first copy wins (a batch
+    read twice adds nothing). staged_at (one value per run) tells downstream
+    models which rows are new. See dbt_project/README.md.
 -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['event_id'], 'unique': true},
-            {'columns': ['ingested_at']},
             {'columns': ['staged_at']},
             {'columns': ['session_id']},
             {'columns': ['event_date']},
@@ -24,17 +24,38 @@
     )
 }}
 
+{%- if is_incremental() -%}
+    {%- set cursor = staging_cursor() -%}
+{%- endif %}
+
 with
+
+new_batches as (
+
+    select
+        query_id,
+        batch_id,
+        xact_started_at
+    from {{ source('ecommerce', 'ingestion_batches') }}
+    {% if is_incremental() and cursor is not none %}
+        where xact_id >= {{ cursor }}
+    {% endif %}
+
+),
 
 source as (
 
-    select * from {{ source('ecommerce', 'ecommerce_events') }}
-    {% if is_incremental() %}
-        where
-            ingested_at
-            > {{ watermark('ingested_at') }}
-            - interval '{{ var("staging_lookback_minutes") }} minutes'
-    {% endif %}
+    select events.*
+    from {{ source('ecommerce', 'ecommerce_events') }} as events
+    inner join new_batches
+        on
+            events.query_id = new_batches.query_id
+            and events.batch_id = new_batches.batch_id
+            {% if is_incremental() and cursor is not none %}
+                -- always true (both are now() of the loader transaction): it
+                -- lets each batch's rows be found through the BRIN index
+                and events.ingested_at = new_batches.xact_started_at
+            {% endif %}
 
 ),
 
@@ -54,6 +75,7 @@ renamed as (
         {{ utc_date('event_time') }} as event_date,
         session_id,
         source_file,
+        query_id,
         batch_id,
         ingested_at
     from source
@@ -95,9 +117,13 @@ final as (
         deduplicated.event_date,
         deduplicated.session_id,
         deduplicated.source_file,
+        deduplicated.query_id,
         deduplicated.batch_id,
         deduplicated.ingested_at,
-        now() as staged_at
+        now() as staged_at,
+        -- every loader transaction with a smaller id had finished when this
+        -- statement read the ledger: the next run starts from here
+        pg_snapshot_xmin(pg_current_snapshot())::text::bigint as staging_xmin
     from deduplicated
     {% if is_incremental() %}
         left join already_staged
