@@ -24,9 +24,7 @@ with
 events as (
 
     select * from {{ ref('stg_ecommerce__events') }}
-    {% if is_incremental() %}
-        where staged_at > {{ watermark('staged_at') }}
-    {% endif %}
+    where staged_at > {{ since() }}
 
 ),
 

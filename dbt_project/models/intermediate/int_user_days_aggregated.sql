@@ -24,9 +24,7 @@ with
 events as (
 
     select * from {{ ref('stg_ecommerce__events') }}
-    {% if is_incremental() %}
-        where staged_at > {{ watermark('staged_at') }}
-    {% endif %}
+    where staged_at > {{ since() }}
 
 ),
 
@@ -43,48 +41,35 @@ new_user_days as (
 
 ),
 
-{% if is_incremental() %}
+changes as (
 
-    merged as (
+    select * from new_user_days
 
-        select
-            new_user_days.user_id,
-            new_user_days.event_date,
-            new_user_days.events + coalesce(known_user_days.events, 0) as events,
-            coalesce(
-                known_user_days.first_staged_at, new_user_days.first_staged_at
-            ) as first_staged_at,
-            new_user_days.staged_at
-        from new_user_days
-        left join {{ this }} as known_user_days
-            on
-                new_user_days.user_id = known_user_days.user_id
-                and new_user_days.event_date = known_user_days.event_date
-                -- false after a rebuild of staging: start from scratch
-                and {{ watermark('staged_at', ref('stg_ecommerce__events'), 'min') }}
-                <= {{ watermark('staged_at') }}
+    {% if is_incremental() %}
 
-    ),
+        union all
 
-{% else %}
+        -- the user-days already here that change (none after a rebuild of staging)
+        select user_id, event_date, events, first_staged_at, staged_at
+        from {{ this }}
+        where
+            {{ staging_kept() }}
+            and (user_id, event_date) in (select user_id, event_date from new_user_days)
 
-    merged as (
+    {% endif %}
 
-        select * from new_user_days
-
-    ),
-
-{% endif %}
+),
 
 final as (
 
     select
         user_id,
         event_date,
-        events::bigint as events,
-        first_staged_at,
-        staged_at
-    from merged
+        sum(events)::bigint as events,
+        min(first_staged_at) as first_staged_at,
+        max(staged_at) as staged_at
+    from changes
+    group by user_id, event_date
 
 )
 

@@ -24,9 +24,7 @@ with
 events as (
 
     select * from {{ ref('stg_ecommerce__events') }}
-    {% if is_incremental() %}
-        where staged_at > {{ watermark('staged_at') }}
-    {% endif %}
+    where staged_at > {{ since() }}
 
 ),
 
@@ -74,8 +72,7 @@ new_users as (
             on
                 new_users.user_id = known_users.user_id
                 -- false after a rebuild of staging: start from scratch
-                and {{ watermark('staged_at', ref('stg_ecommerce__events'), 'min') }}
-                <= {{ watermark('staged_at') }}
+                and {{ staging_kept() }}
 
     ),
 

@@ -23,9 +23,7 @@ with
 events as (
 
     select * from {{ ref('stg_ecommerce__events') }}
-    {% if is_incremental() %}
-        where staged_at > {{ watermark('staged_at') }}
-    {% endif %}
+    where staged_at > {{ since() }}
 
 ),
 
@@ -46,49 +44,35 @@ new_hours as (
 
 ),
 
-{% if is_incremental() %}
+changes as (
 
-    merged as (
+    select * from new_hours
 
-        select
-            new_hours.event_hour,
-            new_hours.events + coalesce(known_hours.events, 0) as events,
-            new_hours.orders + coalesce(known_hours.orders, 0) as orders,
-            new_hours.units + coalesce(known_hours.units, 0) as units,
-            new_hours.revenue + coalesce(known_hours.revenue, 0) as revenue,
-            greatest(new_hours.last_event_at, known_hours.last_event_at) as last_event_at,
-            new_hours.staged_at
-        from new_hours
-        left join {{ this }} as known_hours
-            on
-                new_hours.event_hour = known_hours.event_hour
-                -- false after a rebuild of staging: start from scratch
-                and {{ watermark('staged_at', ref('stg_ecommerce__events'), 'min') }}
-                <= {{ watermark('staged_at') }}
+    {% if is_incremental() %}
 
-    ),
+        union all
 
-{% else %}
+        -- the hours already here that change (none after a rebuild of staging)
+        select event_hour, events, orders, units, revenue, last_event_at, staged_at
+        from {{ this }}
+        where {{ staging_kept() }} and event_hour in (select event_hour from new_hours)
 
-    merged as (
+    {% endif %}
 
-        select * from new_hours
-
-    ),
-
-{% endif %}
+),
 
 final as (
 
     select
         event_hour,
-        events::bigint as events,
-        orders::bigint as orders,
-        units::bigint as units,
-        revenue::numeric(18, 2) as revenue,
-        last_event_at,
-        staged_at
-    from merged
+        sum(events)::bigint as events,
+        sum(orders)::bigint as orders,
+        sum(units)::bigint as units,
+        sum(revenue)::numeric(18, 2) as revenue,
+        max(last_event_at) as last_event_at,
+        max(staged_at) as staged_at
+    from changes
+    group by event_hour
 
 )
 

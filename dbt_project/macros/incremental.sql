@@ -1,0 +1,57 @@
+{#-
+    Building blocks of the additive incremental models (dbt_project/README.md,
+    "How a run stays incremental").
+-#}
+
+{#- `watermark(column)` of the model being built, or '-infinity' on its first
+    build and on a full refresh: then every staged event is new. -#}
+{% macro since(column='staged_at') -%}
+    {%- if is_incremental() -%}
+        {{ watermark(column) }}
+    {%- else -%}
+        '-infinity'::timestamptz
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- True unless staging was rebuilt after this model's last run (its oldest
+    staged_at is newer than the watermark): then every event is new again, and
+    the rows already here must not be added to. Only under is_incremental(). -#}
+{% macro staging_kept() -%}
+    {{ watermark('staged_at', ref('stg_ecommerce__events'), 'min') }} <= {{ watermark('staged_at') }}
+{%- endmacro %}
+
+
+{#- The additive measures of a set of staged events, as select-list items. -#}
+{% macro event_measures() -%}
+    count(*) filter (where event_type = 'view') as views,
+    count(*) filter (where event_type = 'add_to_cart') as add_to_carts,
+    count(*) filter (where event_type = 'purchase') as purchases,
+    coalesce(sum(quantity) filter (where event_type = 'purchase'), 0) as units,
+    coalesce(sum(unit_price * quantity) filter (where event_type = 'purchase'), 0) as revenue
+{%- endmacro %}
+
+
+{#- Two CTEs: new_events, the events staged since this model's watermark up to
+    `horizon` (what its inputs have processed), and session_events, all staged
+    events up to `horizon` of the sessions with new events (a second import,
+    through the index on session_id; on the first build, every event). -#}
+{% macro new_and_session_events(horizon) -%}
+    new_events as (
+
+        select * from {{ ref('stg_ecommerce__events') }}
+        where staged_at > {{ since() }} and staged_at <= {{ horizon }}
+
+    ),
+
+    session_events as (
+
+        select * from {{ ref('stg_ecommerce__events') }}
+        where
+            staged_at <= {{ horizon }}
+            {% if is_incremental() %}
+                and session_id in (select new_events.session_id from new_events)
+            {% endif %}
+
+    )
+{%- endmacro %}
