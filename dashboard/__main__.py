@@ -43,26 +43,6 @@ class DashboardError(UserError):
     """The dashboard cannot start; the message says why and what to do."""
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port between 1 and 65535, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (off) or more seconds, got {value:g}")
-    return value
-
-
 def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = cli.OneLineParser(
         prog=prog,
@@ -74,11 +54,11 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
     )
     parser.add_argument(
-        "--port", type=_port, default=8050, help="port to listen on (default: 8050)"
+        "--port", type=cli.port, default=8050, help="port to listen on (default: 8050)"
     )
     parser.add_argument(
         "--refresh",
-        type=_seconds,
+        type=cli.seconds,
         default=10.0,
         metavar="SECONDS",
         help="read the marts again every SECONDS; 0 turns it off (default: 10)",

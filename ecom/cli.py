@@ -83,12 +83,8 @@ def _checkpoint(argv: list[str], prog: str) -> int:
 
 def _demo(argv: list[str], prog: str) -> int:
     from ecom.demo import main
-    from ecom.localdb import up
 
-    if not {"-h", "--help"} & set(argv):
-        cli.configure_logging()
-        up()  # a fresh install's first command: start (or reach) the warehouse first
-    return main(argv, prog=prog)
+    return main(argv, prog=prog, start=True)
 
 
 def _live(argv: list[str], prog: str) -> int:

@@ -268,10 +268,12 @@ def _next_steps() -> list[str]:
     ]
 
 
-def main(argv: list[str] | None = None, prog: str = "ecom demo") -> int:
+def main(argv: list[str] | None = None, prog: str = "ecom demo", start: bool = False) -> int:
+    """The demo; with ``start``, the warehouse is started (or reached) first, once the
+    arguments are known to be good (a fresh install's first command)."""
     parser = cli.OneLineParser(prog=prog, description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=50_000)
-    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--events", type=cli.positive_int, default=50_000)
+    parser.add_argument("--seed", type=cli.integer, default=2026)
     parser.add_argument(
         "--folder", type=Path, default=None, help="demo files (default: .warehouse/demo)"
     )
@@ -283,6 +285,8 @@ def main(argv: list[str] | None = None, prog: str = "ecom demo") -> int:
     )
     args = parser.parse_args(argv)
     cli.configure_logging()
+    if start:
+        localdb.up()
     run = DemoRun(args.folder or settings.state_dir() / "demo", args.events, args.seed)
     started = time.monotonic()
     reset(run, allow_reset=args.reset)

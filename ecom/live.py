@@ -76,24 +76,27 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "--rate", type=float, default=5000, help="events per second to generate (default: 5000)"
+        "--rate",
+        type=cli.positive_float,
+        default=5000,
+        help="events per second to generate (default: 5000)",
     )
     parser.add_argument(
         "--interval",
-        type=float,
+        type=cli.positive_float,
         default=1.0,
         help="seconds between the generator's files (default: 1.0)",
     )
     parser.add_argument(
         "--every",
-        type=float,
+        type=cli.seconds,
         default=5.0,
         metavar="SECONDS",
         help="start a dbt cycle at most this often; cycles never overlap (default: 5)",
     )
     parser.add_argument(
         "--checkpoint-every",
-        type=float,
+        type=cli.seconds,
         default=300.0,
         metavar="SECONDS",
         help="this often, a cycle rebuilds every model (not only the incremental ones), runs the "
@@ -103,19 +106,19 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--duration",
-        type=float,
+        type=cli.seconds,
         metavar="SECONDS",
         help="stop by itself after this long (default: run until Ctrl-C)",
     )
     parser.add_argument(
         "--bad-rate",
-        type=float,
+        type=cli.fraction,
         default=0.001,
         help="share of malformed rows the generator injects (default: 0.001)",
     )
     parser.add_argument(
         "--duplicate-rate",
-        type=float,
+        type=cli.fraction,
         default=0.001,
         help="share of rows the generator sends twice (default: 0.001)",
     )

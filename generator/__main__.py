@@ -7,7 +7,6 @@ import logging
 import random
 import signal
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from generator import run
@@ -47,45 +46,6 @@ ECOM_INPUT_DIR and ECOM_MANIFEST (environment, then .env), else
 """
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction like 0.01, got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-
-
-def _timestamp(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO-8601 time like 2026-11-01T00:00:00Z, got {text!r}"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 def parser(prog: str = PROG) -> argparse.ArgumentParser:
     p = cli.OneLineParser(
         prog=prog,
@@ -110,26 +70,26 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     mode.add_argument(
         "--rate",
-        type=_positive_float,
+        type=cli.positive_float,
         default=1000.0,
         metavar="R",
         help="events per second of event time (default: 1000)",
     )
     mode.add_argument(
         "--interval",
-        type=_positive_float,
+        type=cli.positive_float,
         default=1.0,
         metavar="S",
         help="continuous: seconds between files (default: 1.0)",
     )
     mode.add_argument(
         "--seed",
-        type=_seed,
+        type=cli.integer,
         help="random seed; the same seed gives the same events (default: random, logged)",
     )
     mode.add_argument(
         "--start-time",
-        type=_timestamp,
+        type=cli.utc_time,
         metavar="ISO",
         help="where the event clock starts, e.g. 2026-11-25T00:00:00Z; late events are up to an "
         "hour earlier (default: now in continuous mode; in batch mode 2026-11-01T00:00:00Z "
@@ -145,14 +105,14 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
     faults = p.add_argument_group("fault injection (off by default)")
     faults.add_argument(
         "--bad-rate",
-        type=_fraction,
+        type=cli.fraction,
         default=0.0,
         metavar="F",
         help="share of events replaced by malformed rows the ingestion must quarantine",
     )
     faults.add_argument(
         "--duplicate-rate",
-        type=_fraction,
+        type=cli.fraction,
         default=0.0,
         metavar="F",
         help="share of events after which an earlier row is sent again, verbatim (same "

@@ -83,7 +83,7 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--settle-seconds",
-        type=float,
+        type=cli.seconds,
         default=env("ECOM_SETTLE_SECONDS", "5"),  # a string: argparse converts it, or says why not
         metavar="SECONDS",
         help="a file the kernel says nothing about is complete once unchanged this long "
@@ -91,7 +91,7 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--part-mb",
-        type=float,
+        type=cli.positive_float,
         default=env("ECOM_PART_MB", "8"),
         metavar="MB",
         help="a file bigger than this is handed to Spark in parts of at most this size, cut "
@@ -105,7 +105,7 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--trigger",
-        type=float,
+        type=cli.seconds,
         default=env("ECOM_TRIGGER_SECONDS", "0.25"),
         metavar="SECONDS",
         help="micro-batch interval (default: %(default)s)",
@@ -115,7 +115,7 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-files-per-trigger",
-        type=int,
+        type=cli.positive_int,
         default=env("ECOM_MAX_FILES_PER_TRIGGER", "50"),
         metavar="N",
         help="at most N files per micro-batch; bounds memory (default: %(default)s)",
@@ -141,7 +141,7 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--spark-ui-port",
-        type=int,
+        type=cli.port,
         default=env("ECOM_SPARK_UI_PORT", "4040"),
         metavar="PORT",
         help="its port; Spark tries the next ones when taken (default: %(default)s)",
@@ -153,7 +153,7 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--db-retry-seconds",
-        type=float,
+        type=cli.seconds,
         default=120.0,
         metavar="SECONDS",
         help="keep retrying an unreachable PostgreSQL this long before failing (default: %(default)s)",
@@ -175,10 +175,6 @@ def _spark_conf(pairs: list[str]) -> dict[str, str]:
 def _spark_ui_conf(args: argparse.Namespace) -> dict[str, str]:
     if not args.spark_ui:
         return {}
-    if not 0 < args.spark_ui_port < 65536:
-        raise settings.SettingsError(
-            f"--spark-ui-port must be a port number, got {args.spark_ui_port}"
-        )
     return {"spark.ui.enabled": "true", "spark.ui.port": str(args.spark_ui_port)}
 
 
@@ -190,12 +186,6 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     if args.command == "status":
         print(status.report(args.input_dir, args.checkpoint_dir))
         return 1 if args.require_batch and status.committed_batches() == 0 else 0
-    if args.trigger < 0 or args.settle_seconds < 0 or args.part_mb <= 0:
-        raise settings.SettingsError(
-            "--trigger and --settle-seconds must be >= 0 and --part-mb > 0"
-        )
-    if args.max_files_per_trigger < 1:
-        raise settings.SettingsError("--max-files-per-trigger must be >= 1")
     config = job.JobConfig(
         input_dir=args.input_dir,
         checkpoint_dir=args.checkpoint_dir,

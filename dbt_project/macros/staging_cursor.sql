@@ -1,8 +1,8 @@
 {#-
     The staging_xmin of the newest run of stg_ecommerce__events that staged
-    rows, as text (through the index on staged_at); none when there is no
-    such run or it predates the column (then the run reads the whole ledger).
-    Call it only under `is_incremental()`.
+    rows (through the index on staged_at); empty when there is no such run or
+    it predates the column (then the run reads the whole ledger). Call it
+    only under `is_incremental()`.
 -#}
 {% macro staging_cursor() -%}
     {%- set value = none -%}
@@ -16,5 +16,5 @@
             {%- set value = result.columns[0].values()[0] -%}
         {%- endif -%}
     {%- endif -%}
-    {{- return(value) -}}
+    {{- value if value is not none else '' -}}
 {%- endmacro %}

@@ -5,8 +5,8 @@ with
 staged as (
 
     select
-        count(distinct product_id) as products,
-        count(distinct user_id) as users
+        count(distinct product_id) as product_keys,
+        count(distinct user_id) as user_keys
     from {{ ref('stg_ecommerce__events') }}
 
 ),
@@ -30,7 +30,7 @@ dimensions as (
     select
         'dim_products' as dimension,
         product_rows.dimension_rows,
-        staged.products as staged_keys
+        staged.product_keys as staged_keys
     from product_rows
     cross join staged
 
@@ -39,7 +39,7 @@ dimensions as (
     select
         'dim_users' as dimension,
         user_rows.dimension_rows,
-        staged.users as staged_keys
+        staged.user_keys as staged_keys
     from user_rows
     cross join staged
 

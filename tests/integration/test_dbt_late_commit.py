@@ -107,8 +107,12 @@ def test_a_batch_committed_after_a_later_one_is_staged_once(events):
     assert len(staged) == len(set(staged)) == 300
     assert set(staged) == {e.event_id for e in first + slow_batch + fast_batch}
     # each row staged with its own batch: batch_id 1 of both queries
-    assert sorted(query("select query_id::text, batch_id, count(*) from staging."
-                        "stg_ecommerce__events group by 1, 2")) == [
+    assert sorted(
+        query(
+            "select query_id::text, batch_id, count(*) from staging."
+            "stg_ecommerce__events group by 1, 2"
+        )
+    ) == [
         (QUERY_A, 0, 100),
         (QUERY_A, 1, 100),
         (QUERY_B, 1, 100),
@@ -168,9 +172,7 @@ def test_staging_built_before_the_ledger_cursor_catches_up_in_one_run(events):
     staged = _staged()
     assert len(staged) == len(set(staged)) == 200
     # the column is back, set on the rows this run staged; the next run starts from it
-    assert query(
-        "select count(staging_xmin) from staging.stg_ecommerce__events"
-    ) == [(100,)]
+    assert query("select count(staging_xmin) from staging.stg_ecommerce__events") == [(100,)]
     _committed(events[200:300], QUERY_A, 2)
     _stage()
     assert len(_staged()) == 300

@@ -143,7 +143,9 @@ def test_raw_layer_checks_contract_lineage_and_ledger(built):
 
 # --- red: raw ------------------------------------------------------------------
 
-PROBE_BATCH = "(select query_id, batch_id from raw.ecommerce_events where source_file = 'gx-probe.csv')"
+PROBE_BATCH = (
+    "(select query_id, batch_id from raw.ecommerce_events where source_file = 'gx-probe.csv')"
+)
 # A copy of the oldest loaded row, under another event_id, in the same batch.
 PROBE_ROW = (
     "insert into raw.ecommerce_events select gen_random_uuid(), {event_type}, user_id, "

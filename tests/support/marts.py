@@ -25,8 +25,6 @@ from pathlib import Path
 from pipeline import contract, db, settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DBT_PROJECT = REPO_ROOT / "dbt_project"
-DBT = Path(sys.executable).parent / "dbt"
 
 MARTS = (
     "fct_product_daily",
@@ -58,7 +56,7 @@ RATE = Decimal("0.000001")
 
 
 def run_dbt(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run dbt as the transformer role on the test warehouse."""
+    """``ecom dbt ARGS``, as a user runs it: the transformer role on the test warehouse."""
     env = settings.environment()
     state = settings.state_dir() / "dbt"
     env.update(
@@ -67,15 +65,10 @@ def run_dbt(*args: str, check: bool = True) -> subprocess.CompletedProcess:
         DO_NOT_TRACK="1",
     )
     env.pop("DBT_PGUSER", None)
-    command = [
-        str(DBT),
-        *args,
-        "--project-dir",
-        str(DBT_PROJECT),
-        "--profiles-dir",
-        str(DBT_PROJECT),
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    command = [sys.executable, "-m", "ecom", "dbt", *args]
+    result = subprocess.run(
+        command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900
+    )
     if check and result.returncode != 0:
         raise AssertionError(
             f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"

@@ -50,11 +50,21 @@ changes as (
         union all
 
         -- the user-days already here that change (none after a rebuild of staging)
-        select user_id, event_date, events, first_staged_at, staged_at
+        select
+            user_id,
+            event_date,
+            events,
+            first_staged_at,
+            staged_at
         from {{ this }}
         where
             {{ staging_kept() }}
-            and (user_id, event_date) in (select user_id, event_date from new_user_days)
+            and (user_id, event_date) in (
+                select
+                    new_user_days.user_id,
+                    new_user_days.event_date
+                from new_user_days
+            )
 
     {% endif %}
 

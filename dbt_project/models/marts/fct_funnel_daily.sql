@@ -60,21 +60,52 @@ session_deltas as (
 changes as (
 
     select
-        event_date, views, add_to_carts, purchases, units, revenue, staged_at,
-        0 as active_users, 0 as sessions, 0 as sessions_viewed, 0 as sessions_carted,
+        event_date,
+        views,
+        add_to_carts,
+        purchases,
+        units,
+        revenue,
+        staged_at,
+        0 as active_users,
+        0 as sessions,
+        0 as sessions_viewed,
+        0 as sessions_carted,
         0 as sessions_purchased
     from new_days
 
     union all
 
-    select event_date, 0, 0, 0, 0, 0, null, active_users, 0, 0, 0, 0
+    select
+        event_date,
+        0 as views,
+        0 as add_to_carts,
+        0 as purchases,
+        0 as units,
+        0 as revenue,
+        null as staged_at,
+        active_users,
+        0 as sessions,
+        0 as sessions_viewed,
+        0 as sessions_carted,
+        0 as sessions_purchased
     from new_active_users
 
     union all
 
     select
-        event_date, 0, 0, 0, 0, 0, null,
-        0, sessions, sessions_viewed, sessions_carted, sessions_purchased
+        event_date,
+        0 as views,
+        0 as add_to_carts,
+        0 as purchases,
+        0 as units,
+        0 as revenue,
+        null as staged_at,
+        0 as active_users,
+        sessions,
+        sessions_viewed,
+        sessions_carted,
+        sessions_purchased
     from session_deltas
 
     {% if is_incremental() %}
@@ -83,17 +114,27 @@ changes as (
 
         -- the rows already here that change (none after a rebuild of staging)
         select
-            event_date, views, add_to_carts, purchases, units, revenue, staged_at,
-            active_users, sessions, sessions_viewed, sessions_carted, sessions_purchased
+            event_date,
+            views,
+            add_to_carts,
+            purchases,
+            units,
+            revenue,
+            staged_at,
+            active_users,
+            sessions,
+            sessions_viewed,
+            sessions_carted,
+            sessions_purchased
         from {{ this }}
         where
             {{ staging_kept() }}
             and event_date in (
-                select event_date from new_days
+                select new_days.event_date from new_days
                 union
-                select event_date from new_active_users
+                select new_active_users.event_date from new_active_users
                 union
-                select event_date from session_deltas
+                select session_deltas.event_date from session_deltas
             )
 
     {% endif %}

@@ -53,8 +53,18 @@ session_deltas as (
 changes as (
 
     select
-        product_id, event_date, views, add_to_carts, purchases, units, revenue,
-        first_event_at, last_event_at, first_purchase_at, last_purchase_at, staged_at,
+        product_id,
+        event_date,
+        views,
+        add_to_carts,
+        purchases,
+        units,
+        revenue,
+        first_event_at,
+        last_event_at,
+        first_purchase_at,
+        last_purchase_at,
+        staged_at,
         0 as sessions_viewed,
         0 as sessions_purchased_after_view
     from new_product_days
@@ -64,8 +74,16 @@ changes as (
     select
         product_id,
         event_date,
-        0, 0, 0, 0, 0,
-        null, null, null, null, null,
+        0 as views,
+        0 as add_to_carts,
+        0 as purchases,
+        0 as units,
+        0 as revenue,
+        null as first_event_at,
+        null as last_event_at,
+        null as first_purchase_at,
+        null as last_purchase_at,
+        null as staged_at,
         sessions_viewed,
         sessions_purchased_after_view
     from session_deltas
@@ -76,16 +94,33 @@ changes as (
 
         -- the rows already here that change (none after a rebuild of staging)
         select
-            product_id, event_date, views, add_to_carts, purchases, units, revenue,
-            first_event_at, last_event_at, first_purchase_at, last_purchase_at, staged_at,
-            sessions_viewed, sessions_purchased_after_view
+            product_id,
+            event_date,
+            views,
+            add_to_carts,
+            purchases,
+            units,
+            revenue,
+            first_event_at,
+            last_event_at,
+            first_purchase_at,
+            last_purchase_at,
+            staged_at,
+            sessions_viewed,
+            sessions_purchased_after_view
         from {{ this }}
         where
             {{ staging_kept() }}
             and (product_id, event_date) in (
-                select product_id, event_date from new_product_days
+                select
+                    new_product_days.product_id,
+                    new_product_days.event_date
+                from new_product_days
                 union
-                select product_id, event_date from session_deltas
+                select
+                    session_deltas.product_id,
+                    session_deltas.event_date
+                from session_deltas
             )
 
     {% endif %}

@@ -53,9 +53,16 @@ changes as (
         union all
 
         -- the hours already here that change (none after a rebuild of staging)
-        select event_hour, events, orders, units, revenue, last_event_at, staged_at
+        select
+            event_hour,
+            events,
+            orders,
+            units,
+            revenue,
+            last_event_at,
+            staged_at
         from {{ this }}
-        where {{ staging_kept() }} and event_hour in (select event_hour from new_hours)
+        where {{ staging_kept() }} and event_hour in (select new_hours.event_hour from new_hours)
 
     {% endif %}
 

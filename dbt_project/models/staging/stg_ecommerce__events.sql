@@ -25,7 +25,7 @@
 }}
 
 {%- if is_incremental() -%}
-    {%- set cursor = staging_cursor() -%}
+    {%- set cursor = staging_cursor() | trim -%}
 {%- endif %}
 
 with
@@ -37,7 +37,7 @@ new_batches as (
         batch_id,
         xact_started_at
     from {{ source('ecommerce', 'ingestion_batches') }}
-    {% if is_incremental() and cursor is not none %}
+    {% if is_incremental() and cursor %}
         where xact_id >= {{ cursor }}
     {% endif %}
 
@@ -51,11 +51,11 @@ source as (
         on
             events.query_id = new_batches.query_id
             and events.batch_id = new_batches.batch_id
-            {% if is_incremental() and cursor is not none %}
-                -- always true (both are now() of the loader transaction): it
-                -- lets each batch's rows be found through the BRIN index
-                and events.ingested_at = new_batches.xact_started_at
-            {% endif %}
+    {% if is_incremental() and cursor %}
+        -- always true (both are now() of the loader transaction): it lets
+        -- each batch's rows be found through the BRIN index
+        where events.ingested_at = new_batches.xact_started_at
+    {% endif %}
 
 ),
 

@@ -1,4 +1,17 @@
 {#-
+    Days: the UTC calendar day an event counts on, and the session measures
+    of the daily facts, where a session counts on the day of its first event
+    and a session x product pair on the day of its first view. (One file:
+    sqlfluff's jinja templater does not let a macro call one from another file.)
+-#}
+
+{#- The UTC calendar day of a timestamptz expression. -#}
+{% macro utc_date(column) -%}
+    ({{ column }} at time zone 'UTC')::date
+{%- endmacro %}
+
+
+{#-
     How the session measures of the daily facts change when `session_events`
     (all staged events of the sessions with new events) are counted instead of
     the part of them staged up to `since` (what the fact counted before). A
