@@ -24,9 +24,7 @@
     )
 }}
 
-{%- if is_incremental() -%}
-    {%- set cursor = staging_cursor() | trim -%}
-{%- endif %}
+{%- set xmin, cursor, since = (staging_window() | trim).split('|') -%}
 
 with
 
@@ -34,10 +32,9 @@ new_batches as (
 
     select
         query_id,
-        batch_id,
-        xact_started_at
+        batch_id
     from {{ source('ecommerce', 'ingestion_batches') }}
-    {% if is_incremental() and cursor %}
+    {% if cursor %}
         where xact_id >= {{ cursor }}
     {% endif %}
 
@@ -51,10 +48,9 @@ source as (
         on
             events.query_id = new_batches.query_id
             and events.batch_id = new_batches.batch_id
-    {% if is_incremental() and cursor %}
-        -- always true (both are now() of the loader transaction): it lets
-        -- each batch's rows be found through the BRIN index
-        where events.ingested_at = new_batches.xact_started_at
+    {% if cursor %}
+        -- a constant the planner can estimate: the BRIN index finds the rows
+        where events.ingested_at >= {{ "'" ~ since ~ "'::timestamptz" if since else "'infinity'" }}
     {% endif %}
 
 ),
@@ -122,8 +118,8 @@ final as (
         deduplicated.ingested_at,
         now() as staged_at,
         -- every loader transaction with a smaller id had finished when this
-        -- statement read the ledger: the next run starts from here
-        pg_snapshot_xmin(pg_current_snapshot())::text::bigint as staging_xmin
+        -- run looked at the ledger: the next run starts from here
+        {{ xmin if xmin else 'null' }}::bigint as staging_xmin
     from deduplicated
     {% if is_incremental() %}
         left join already_staged
