@@ -44,10 +44,11 @@
 
 
 {#- True unless staging was rebuilt after this model's last run (its oldest
-    staged_at is newer than the watermark): then every event is new again, and
-    the rows already here must not be added to. Only under is_incremental(). -#}
-{% macro staging_kept() -%}
-    {{ watermark('staged_at', ref('stg_ecommerce__events'), 'min') }} <= {{ watermark('staged_at') }}
+    staged_at is newer than `after`, the model's watermark): then every event
+    is new again, and the rows already here must not be added to. Only under
+    is_incremental(). -#}
+{% macro staging_kept(after) -%}
+    {{ watermark('staged_at', ref('stg_ecommerce__events'), 'min') }} <= {{ after }}
 {%- endmacro %}
 
 
@@ -61,15 +62,16 @@
 {%- endmacro %}
 
 
-{#- Two CTEs: new_events, the events staged since this model's watermark up to
-    `horizon` (what its inputs have processed), and session_events, all staged
-    events up to `horizon` of the sessions with new events (a second import,
-    through the index on session_id; on the first build, every event). -#}
-{% macro new_and_session_events(horizon) -%}
+{#- Two CTEs: new_events, the events staged after `after` (the model's
+    since()) up to `horizon` (what its inputs have processed), and
+    session_events, all staged events up to `horizon` of the sessions with new
+    events (a second import, through the index on session_id; on the first
+    build, every event). -#}
+{% macro new_and_session_events(after, horizon) -%}
     new_events as (
 
         select * from {{ ref('stg_ecommerce__events') }}
-        where staged_at > {{ since() }} and staged_at <= {{ horizon }}
+        where staged_at > {{ after }} and staged_at <= {{ horizon }}
 
     ),
 

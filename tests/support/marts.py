@@ -230,22 +230,9 @@ def make_events(seed: int, sessions: int = 240) -> list[Event]:
     events: list[Event] = []
 
     def add(kind: str, user: int, product: int, at: datetime, session: str, quantity: int = 1):
-        name, category, price = _product(product, at)
+        event_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         events.append(
-            Event(
-                event_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                event_type=kind,
-                user_id=user,
-                user_name=_user_name(user, at),
-                product_id=product,
-                product_name=name,
-                category=category,
-                price=price,
-                quantity=quantity,
-                event_at=at,
-                session_id=session,
-                time_text=_time_text(rng, at),
-            )
+            _event(event_id, kind, user, product, at, _time_text(rng, at), session, quantity)
         )
 
     for number in range(sessions):
@@ -280,13 +267,20 @@ def make_events(seed: int, sessions: int = 240) -> list[Event]:
     return events
 
 
-def _scenario_event(
-    number: int, kind: str, user: int, product: int, time_text: str, session: str, quantity: int = 1
+def _event(
+    event_id: str,
+    kind: str,
+    user: int,
+    product: int,
+    at: datetime,
+    time_text: str,
+    session: str,
+    quantity: int,
 ) -> Event:
-    at = contract.parse_timestamp(time_text)
+    """An event of ``product`` as described at ``at`` (its name, category, price of then)."""
     name, category, price = _product(product, at)
     return Event(
-        event_id=f"5ce0a000-0000-4000-8000-{number:012d}",
+        event_id=event_id,
         event_type=kind,
         user_id=user,
         user_name=_user_name(user, at),
@@ -298,6 +292,22 @@ def _scenario_event(
         event_at=at,
         session_id=session,
         time_text=time_text,
+    )
+
+
+def _scenario_event(
+    number: int, kind: str, user: int, product: int, time_text: str, session: str, quantity: int = 1
+) -> Event:
+    at = contract.parse_timestamp(time_text)
+    return _event(
+        f"5ce0a000-0000-4000-8000-{number:012d}",
+        kind,
+        user,
+        product,
+        at,
+        time_text,
+        session,
+        quantity,
     )
 
 

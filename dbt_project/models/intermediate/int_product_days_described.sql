@@ -19,12 +19,14 @@
     )
 }}
 
+{%- set after = since() %}
+
 with
 
 events as (
 
     select * from {{ ref('stg_ecommerce__events') }}
-    where staged_at > {{ since() }}
+    where staged_at > {{ after }}
 
 ),
 

@@ -19,12 +19,14 @@
     )
 }}
 
+{%- set after = since() %}
+
 with
 
 events as (
 
     select * from {{ ref('stg_ecommerce__events') }}
-    where staged_at > {{ since() }}
+    where staged_at > {{ after }}
 
 ),
 
@@ -58,7 +60,7 @@ changes as (
             staged_at
         from {{ this }}
         where
-            {{ staging_kept() }}
+            {{ staging_kept(after) }}
             and (user_id, event_date) in (
                 select
                     new_user_days.user_id,

@@ -19,12 +19,14 @@
     )
 }}
 
+{%- set after = since() %}
+
 with
 
 events as (
 
     select * from {{ ref('stg_ecommerce__events') }}
-    where staged_at > {{ since() }}
+    where staged_at > {{ after }}
 
 ),
 
@@ -72,7 +74,7 @@ new_users as (
             on
                 new_users.user_id = known_users.user_id
                 -- false after a rebuild of staging: start from scratch
-                and {{ staging_kept() }}
+                and {{ staging_kept(after) }}
 
     ),
 

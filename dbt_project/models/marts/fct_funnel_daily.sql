@@ -14,6 +14,8 @@
     )
 }}
 
+{%- set after = since() %}
+
 {%- set horizon -%}
     least(
         {{ watermark('staged_at', ref('int_sessions_aggregated')) }},
@@ -23,7 +25,7 @@
 
 with
 
-{{ new_and_session_events(horizon) }},
+{{ new_and_session_events(after, horizon) }},
 
 new_days as (
 
@@ -44,8 +46,8 @@ new_active_users as (
         count(*) as active_users
     from {{ ref('int_user_days_aggregated') }}
     where
-        staged_at > {{ since() }}
-        and first_staged_at > {{ since() }}
+        staged_at > {{ after }}
+        and first_staged_at > {{ after }}
         and first_staged_at <= {{ horizon }}
     group by event_date
 
@@ -53,7 +55,7 @@ new_active_users as (
 
 session_deltas as (
 
-    {{ session_deltas('session_events', since()) }}
+    {{ session_deltas('session_events', after) }}
 
 ),
 
@@ -128,7 +130,7 @@ changes as (
             sessions_purchased
         from {{ this }}
         where
-            {{ staging_kept() }}
+            {{ staging_kept(after) }}
             and event_date in (
                 select new_days.event_date from new_days
                 union

@@ -17,6 +17,8 @@
     )
 }}
 
+{%- set after = since() %}
+
 {%- set horizon -%}
     least(
         {{ watermark('staged_at', ref('int_session_products_aggregated')) }},
@@ -26,7 +28,7 @@
 
 with
 
-{{ new_and_session_events(horizon) }},
+{{ new_and_session_events(after, horizon) }},
 
 new_product_days as (
 
@@ -46,7 +48,7 @@ new_product_days as (
 
 session_deltas as (
 
-    {{ session_product_deltas('session_events', since()) }}
+    {{ session_product_deltas('session_events', after) }}
 
 ),
 
@@ -110,7 +112,7 @@ changes as (
             sessions_purchased_after_view
         from {{ this }}
         where
-            {{ staging_kept() }}
+            {{ staging_kept(after) }}
             and (product_id, event_date) in (
                 select
                     new_product_days.product_id,

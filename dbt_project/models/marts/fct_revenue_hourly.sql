@@ -18,12 +18,14 @@
     )
 }}
 
+{%- set after = since() %}
+
 with
 
 events as (
 
     select * from {{ ref('stg_ecommerce__events') }}
-    where staged_at > {{ since() }}
+    where staged_at > {{ after }}
 
 ),
 
@@ -62,7 +64,9 @@ changes as (
             last_event_at,
             staged_at
         from {{ this }}
-        where {{ staging_kept() }} and event_hour in (select new_hours.event_hour from new_hours)
+        where
+            {{ staging_kept(after) }}
+            and event_hour in (select new_hours.event_hour from new_hours)
 
     {% endif %}
 
