@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from pipeline import db
 from tests.support.ingest import ingest_csv_folder
 from tests.support.marts import (
     MARTS,
@@ -34,6 +35,22 @@ pytestmark = pytest.mark.integration
 
 SEED = 4242
 FILES = 6
+# The intermediate models that fold new events into stored rows, and their keys.
+FOLDED = {
+    "int_sessions_aggregated": "session_id",
+    "int_session_products_aggregated": "session_id, product_id",
+    "int_user_days_aggregated": "user_id, event_date",
+    "int_product_days_described": "product_id, event_date",
+}
+
+
+def _folded_rows(model: str) -> list[dict]:
+    """All rows of an intermediate model by its key, without when they were staged."""
+    rows = query(f"select to_jsonb(t) from staging.{model} as t order by {FOLDED[model]}")
+    return [
+        {k: v for k, v in row.items() if k not in ("staged_at", "first_staged_at")}
+        for (row,) in rows
+    ]
 
 
 def _staging_runs() -> list[tuple]:
@@ -67,6 +84,7 @@ def runs(warehouse, tmp_path_factory):
     ingest_csv_folder(folder)
     run_dbt("build")
     incremental = {mart: mart_rows(mart) for mart in MARTS}
+    folded = {model: _folded_rows(model) for model in FOLDED}
     staged_incremental = _staging_runs()
 
     run_dbt("run")  # nothing new: must change nothing
@@ -80,6 +98,7 @@ def runs(warehouse, tmp_path_factory):
 
     run_dbt("build", "--full-refresh")
     full = {mart: mart_rows(mart) for mart in MARTS}
+    folded_full = {model: _folded_rows(model) for model in FOLDED}
 
     return SimpleNamespace(
         first_events=valid_events(first),
@@ -93,6 +112,8 @@ def runs(warehouse, tmp_path_factory):
         staged_rerun=staged_rerun,
         restaged=restaged,
         full=full,
+        folded=folded,
+        folded_full=folded_full,
     )
 
 
@@ -124,6 +145,23 @@ def test_incremental_equals_full_refresh(runs, mart):
     assert runs.incremental[mart] == runs.full[mart]
 
 
+@pytest.mark.parametrize("model", FOLDED)
+def test_folded_intermediate_rows_equal_full_refresh(runs, model):
+    assert runs.folded[model], model
+    assert runs.folded[model] == runs.folded_full[model]
+
+
+def test_a_late_view_moves_a_folded_session_up_the_funnel(runs):
+    # scenario d: its cart preceded its only view until a late, earlier view arrived
+    (row,) = [r for r in runs.folded["int_sessions_aggregated"] if r["session_id"] == "scn-d"]
+    assert (row["events"], row["has_carted_after_view"], row["has_purchased_after_cart"]) == (
+        4,
+        True,
+        True,
+    )
+    assert row["carts_before_view"] == []
+
+
 @pytest.mark.parametrize("mart", MARTS)
 def test_incremental_equals_the_independent_computation(runs, mart):
     assert runs.incremental[mart] == expected_marts(runs.all_events)[mart]
@@ -138,3 +176,16 @@ def test_a_run_without_new_data_changes_nothing(runs):
 def test_a_rebuild_of_staging_alone_is_absorbed_downstream(runs, mart):
     # the additive dim_users must not add every event to itself a second time
     assert runs.restaged[mart] == runs.full[mart]
+
+
+def test_a_session_table_of_the_release_before_is_rebuilt_once(runs):
+    # that release stored neither the first event's id nor the carts before the view
+    with db.connection("transformer") as conn, conn.cursor() as cur:
+        cur.execute(
+            "alter table staging.int_sessions_aggregated "
+            "drop column first_event_id, drop column carts_before_view"
+        )
+        cur.execute("update staging.int_sessions_aggregated set events = -1")
+        conn.commit()
+    run_dbt("run", "--select", "int_sessions_aggregated")
+    assert _folded_rows("int_sessions_aggregated") == runs.folded_full["int_sessions_aggregated"]

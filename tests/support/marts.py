@@ -323,13 +323,20 @@ def incremental_scenarios() -> tuple[list[Event], list[Event]]:
         view and the session's first day move one day back, and the later day
         must lose them;
     c - a late event of user 7 under the old name, older than the renaming:
-        the user keeps the new name.
+        the user keeps the new name;
+    d - a session carts, then views, then buys a product: it is not "carted
+        after view"; after the build a late view earlier than the cart arrives:
+        the cart now follows a view and the purchase that cart, so the
+        session moves up two funnel steps without any new cart or purchase.
     """
     first = [
         _scenario_event(1, "view", 3, 2, "2024-03-02T23:50:00Z", "scn-a"),
         _scenario_event(2, "view", 4, 4, "2024-03-04T10:00:00Z", "scn-b"),
         _scenario_event(3, "add_to_cart", 4, 4, "2024-03-04T10:05:00Z", "scn-b"),
         _scenario_event(4, "purchase", 7, 1, "2024-03-05T12:00:00Z", "scn-c0", 1),
+        _scenario_event(10, "add_to_cart", 5, 5, "2024-03-04T11:00:00Z", "scn-d"),
+        _scenario_event(11, "view", 5, 5, "2024-03-04T11:10:00Z", "scn-d"),
+        _scenario_event(12, "purchase", 5, 5, "2024-03-04T11:20:00Z", "scn-d", 1),
     ]
     rest = [
         _scenario_event(5, "add_to_cart", 3, 2, "2024-03-03T00:05:00Z", "scn-a"),
@@ -337,6 +344,7 @@ def incremental_scenarios() -> tuple[list[Event], list[Event]]:
         _scenario_event(7, "view", 4, 4, "2024-03-03T09:00:00+02:00", "scn-b"),
         _scenario_event(8, "purchase", 4, 4, "2024-03-04T10:06:00Z", "scn-b", 1),
         _scenario_event(9, "view", 7, 3, "2024-03-01T08:00:00Z", "scn-c"),
+        _scenario_event(13, "view", 5, 6, "2024-03-04T10:50:00Z", "scn-d"),
     ]
     return first, rest
 

@@ -1,13 +1,13 @@
 {#-
-    One row per (session, product) the session touched. Incremental (the
-    folder's delete+insert) with unique_key session_id on purpose: a run
-    replaces all rows of each session that received events staged since the
-    newest one here, recomputed from all of that session's staged events, so
-    a pair can move (a late view changes its first view) without leftovers.
+    One row per (session, product) the session touched. Every column folds:
+    a run aggregates the events staged since the newest staged_at here per
+    pair and merges them into the pair's stored row (counts add up, first
+    and last times take the min and max), delete+insert on the pair; the
+    first build is the same with nothing stored. See dbt_project/README.md.
 -#}
 {{
     config(
-        unique_key='session_id',
+        unique_key=['session_id', 'product_id'],
         indexes=[
             {'columns': ['session_id', 'product_id'], 'unique': true},
             {'columns': ['staged_at']},
@@ -16,39 +16,18 @@
     )
 }}
 
+{%- set after = since() %}
+
 with
 
 events as (
 
     select * from {{ ref('stg_ecommerce__events') }}
+    where staged_at > {{ after }}
 
 ),
 
-{% if is_incremental() %}
-
-    -- a second import of the same model, not a reference to `events`: a CTE
-    -- referenced twice is materialized whole, one referenced once is inlined
-    -- and can use the index on staged_at
-    new_events as (
-
-        select * from {{ ref('stg_ecommerce__events') }}
-        where staged_at > {{ watermark('staged_at') }}
-
-    ),
-
-{% endif %}
-
-session_events as (
-
-    select events.*
-    from events
-    {% if is_incremental() %}
-        where events.session_id in (select new_events.session_id from new_events)
-    {% endif %}
-
-),
-
-aggregated as (
+new_pairs as (
 
     select
         session_id,
@@ -61,7 +40,59 @@ aggregated as (
         min(event_at) filter (where event_type = 'view') as first_viewed_at,
         max(event_at) filter (where event_type = 'purchase') as last_purchased_at,
         max(staged_at) as staged_at
-    from session_events
+    from events
+    group by session_id, product_id
+
+),
+
+changes as (
+
+    select * from new_pairs
+
+    {% if is_incremental() %}
+
+        union all
+
+        -- the pairs already here that change (none after a rebuild of staging)
+        select
+            session_id,
+            product_id,
+            first_event_at,
+            last_event_at,
+            views,
+            add_to_carts,
+            purchases,
+            first_viewed_at,
+            last_purchased_at,
+            staged_at
+        from {{ this }}
+        where
+            {{ staging_kept(after) }}
+            and (session_id, product_id) in (
+                select
+                    new_pairs.session_id,
+                    new_pairs.product_id
+                from new_pairs
+            )
+
+    {% endif %}
+
+),
+
+aggregated as (
+
+    select
+        session_id,
+        product_id,
+        min(first_event_at) as first_event_at,
+        max(last_event_at) as last_event_at,
+        sum(views)::bigint as views,
+        sum(add_to_carts)::bigint as add_to_carts,
+        sum(purchases)::bigint as purchases,
+        min(first_viewed_at) as first_viewed_at,
+        max(last_purchased_at) as last_purchased_at,
+        max(staged_at) as staged_at
+    from changes
     group by session_id, product_id
 
 ),
