@@ -1,11 +1,10 @@
 {#-
-    One row per session. Every column folds: a run aggregates the events
-    staged since the newest staged_at here per session and merges them into
-    the session's stored row, delete+insert on session_id; the first build is
-    the same with nothing stored. The first cart after the first view folds
-    too because a row keeps the carts earlier than its first view
-    (carts_before_view): an earlier view can only bring those in. See
-    dbt_project/README.md.
+    One row per session. Every column folds: a run merges the events staged
+    since the newest staged_at here into the stored rows of their sessions,
+    delete+insert on session_id; the first build is the same with nothing
+    stored. The first cart after the first view folds too because a row
+    keeps the carts earlier than its first view (carts_before_view): only
+    those can follow a view that arrives late. See dbt_project/README.md.
 -#}
 {{
     config(
@@ -35,38 +34,44 @@ events as (
 
 ),
 
-new_sessions as (
+{% if folds %}
+
+    -- the sessions already here that change (none after a rebuild of staging)
+    known as (
+
+        select * from {{ this }}
+        where
+            {{ staging_kept(after) }}
+            and session_id in (select events.session_id from events)
+
+    ),
+
+{% endif %}
+
+-- what each session is made of: its new events, its stored row and the
+-- stored carts that may still follow a view
+parts as (
 
     select
         session_id,
-        -- the first event (ties: the smallest event_id) and its user
-        (array_agg(event_id order by event_at asc, event_id asc))[1] as first_event_id,
-        (array_agg(user_id order by event_at asc, event_id asc))[1] as user_id,
-        min(event_at) as first_event_at,
-        max(event_at) as last_event_at,
-        count(*) as events,
-        count(*) filter (where event_type = 'view') as views,
-        count(*) filter (where event_type = 'add_to_cart') as add_to_carts,
-        count(*) filter (where event_type = 'purchase') as purchases,
-        min(event_at) filter (where event_type = 'view') as first_viewed_at,
-        max(event_at) filter (where event_type = 'purchase') as last_purchased_at,
-        jsonb_agg(event_at) filter (where event_type = 'add_to_cart') as carts,
-        max(staged_at) as staged_at
+        event_id,
+        user_id,
+        event_at as first_event_at,
+        event_at as last_event_at,
+        1 as events,
+        (event_type = 'view')::int as views,
+        (event_type = 'add_to_cart')::int as add_to_carts,
+        (event_type = 'purchase')::int as purchases,
+        case when event_type = 'view' then event_at end as viewed_at,
+        case when event_type = 'purchase' then event_at end as purchased_at,
+        case when event_type = 'add_to_cart' then event_at end as carted_at,
+        staged_at
     from events
-    group by session_id
-
-),
-
-changes as (
-
-    select * from new_sessions
 
     {% if folds %}
 
         union all
 
-        -- the sessions already here that change (none after a rebuild of
-        -- staging); of their carts, the first after the view and the earlier ones
         select
             session_id,
             first_event_id,
@@ -79,91 +84,95 @@ changes as (
             purchases,
             first_viewed_at,
             last_purchased_at,
-            carts_before_view || jsonb_build_array(first_carted_after_view_at) as carts,
+            first_carted_after_view_at,
             staged_at
-        from {{ this }}
-        where
-            {{ staging_kept(after) }}
-            and session_id in (select new_sessions.session_id from new_sessions)
+        from known
+
+        union all
+
+        select
+            known.session_id,
+            null as event_id,
+            null as user_id,
+            null as first_event_at,
+            null as last_event_at,
+            0 as events,
+            0 as views,
+            0 as add_to_carts,
+            0 as purchases,
+            null as viewed_at,
+            null as purchased_at,
+            cart.value::timestamptz as carted_at,
+            null as staged_at
+        from known
+        cross join lateral jsonb_array_elements_text(known.carts_before_view) as cart
 
     {% endif %}
 
 ),
 
-merged as (
+viewed as (
+
+    select
+        parts.*,
+        min(parts.viewed_at) over (partition by parts.session_id) as session_viewed_at
+    from parts
+
+),
+
+aggregated as (
 
     select
         session_id,
-        (array_agg(first_event_id order by first_event_at asc, first_event_id asc))[1]
-            as first_event_id,
-        (array_agg(user_id order by first_event_at asc, first_event_id asc))[1] as user_id,
+        -- the first event (ties: the smallest event_id) and its user
+        (array_agg(event_id order by first_event_at asc, event_id asc))[1] as first_event_id,
+        (array_agg(user_id order by first_event_at asc, event_id asc))[1] as user_id,
         min(first_event_at) as first_event_at,
         max(last_event_at) as last_event_at,
         sum(events)::bigint as events,
         sum(views)::bigint as views,
         sum(add_to_carts)::bigint as add_to_carts,
         sum(purchases)::bigint as purchases,
-        min(first_viewed_at) as first_viewed_at,
-        max(last_purchased_at) as last_purchased_at,
+        min(viewed_at) as first_viewed_at,
+        min(carted_at) filter (where carted_at >= session_viewed_at) as first_carted_after_view_at,
+        max(purchased_at) as last_purchased_at,
+        coalesce(
+            jsonb_agg(carted_at order by carted_at) filter (
+                where carted_at < session_viewed_at or session_viewed_at is null
+            ),
+            '[]'
+        ) as carts_before_view,
         max(staged_at) as staged_at
-    from changes
+    from viewed
     group by session_id
-
-),
-
-cart_times as (
-
-    select
-        changes.session_id,
-        cart.value::timestamptz as carted_at
-    from changes
-    cross join lateral jsonb_array_elements_text(changes.carts) as cart
-    where cart.value is not null
-
-),
-
-carts as (
-
-    select
-        merged.session_id,
-        min(cart_times.carted_at) filter (
-            where cart_times.carted_at >= merged.first_viewed_at
-        ) as first_carted_after_view_at,
-        jsonb_agg(cart_times.carted_at order by cart_times.carted_at) filter (
-            where cart_times.carted_at < merged.first_viewed_at or merged.first_viewed_at is null
-        ) as carts_before_view
-    from cart_times
-    inner join merged on cart_times.session_id = merged.session_id
-    group by merged.session_id
 
 ),
 
 final as (
 
     select
-        merged.session_id,
-        merged.user_id,
-        merged.first_event_id,
-        merged.first_event_at,
-        merged.last_event_at,
-        {{ utc_date('merged.first_event_at') }} as first_event_date,
-        {{ utc_date('merged.last_event_at') }} as last_event_date,
-        merged.events,
-        merged.views,
-        merged.add_to_carts,
-        merged.purchases,
-        merged.first_viewed_at,
-        carts.first_carted_after_view_at,
-        merged.last_purchased_at,
-        merged.first_viewed_at is not null as has_viewed,
-        carts.first_carted_after_view_at is not null as has_carted_after_view,
+        session_id,
+        user_id,
+        first_event_id,
+        first_event_at,
+        last_event_at,
+        {{ utc_date('first_event_at') }} as first_event_date,
+        {{ utc_date('last_event_at') }} as last_event_date,
+        events,
+        views,
+        add_to_carts,
+        purchases,
+        first_viewed_at,
+        first_carted_after_view_at,
+        last_purchased_at,
+        first_viewed_at is not null as has_viewed,
+        first_carted_after_view_at is not null as has_carted_after_view,
         coalesce(
-            merged.last_purchased_at >= carts.first_carted_after_view_at, false
+            last_purchased_at >= first_carted_after_view_at, false
         ) as has_purchased_after_cart,
-        coalesce(carts.carts_before_view, '[]') as carts_before_view,
-        merged.staged_at
-    from merged
-    left join carts on merged.session_id = carts.session_id
+        carts_before_view,
+        staged_at
+    from aggregated
 
 )
 
