@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ingestion import intake
-from pipeline import settings
+from pipeline import db, settings
 from tests.support.marts import run_dbt
 from tests.support.streaming import REPO_ROOT, query, reset_raw
 
@@ -217,3 +217,34 @@ def test_children_do_not_outlive_live_mode_killed_with_9(warehouse, tmp_path):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     assert not alive, f"children still running after live mode died: {sorted(alive)}"
+
+
+def test_background_checkpoints_report_what_the_runner_recorded(live, tmp_path):
+    """The checkpoints that run beside the cycles: their outcomes come from
+    quality.checkpoint_runs, failures included."""
+    from ecom.live import CHECKPOINTS, BackgroundCheckpoints, GxStatus
+
+    (product, rate) = query(
+        "select product_id, view_to_purchase_rate from marts.conversion_rate_by_product "
+        "where views > 0 limit 1"
+    )[0]
+    def set_rate(value: object) -> None:
+        with db.connection() as conn, conn.cursor() as cur:
+            cur.execute(
+                "update marts.conversion_rate_by_product set view_to_purchase_rate = %s "
+                "where product_id = %s",
+                (value, product),
+            )
+            conn.commit()
+
+    set_rate(7)  # a rate that its counts do not give
+    try:
+        checks, status = BackgroundCheckpoints(tmp_path), GxStatus()
+        checks.start()
+        checks.collect(status, wait=300)
+    finally:
+        set_rate(rate)
+    assert set(status.latest) == set(CHECKPOINTS), checks.log_path.read_text()[-2000:]
+    assert status.failed_checkpoints == ["marts_layer"], checks.log_path.read_text()[-2000:]
+    passed, total, _, _ = status.latest["marts_layer"]
+    assert total - passed == 1
