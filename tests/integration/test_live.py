@@ -228,6 +228,7 @@ def test_background_checkpoints_report_what_the_runner_recorded(live, tmp_path):
         "select product_id, view_to_purchase_rate from marts.conversion_rate_by_product "
         "where views > 0 limit 1"
     )[0]
+
     def set_rate(value: object) -> None:
         with db.connection() as conn, conn.cursor() as cur:
             cur.execute(
