@@ -262,9 +262,14 @@ def run_checkpoints(status: GxStatus, names: list[str]) -> None:
     from expectations import runner
 
     for outcome in runner.run(names):
-        status.record(outcome.checkpoint, outcome.successful, outcome.evaluated, outcome.success)
-        for failure in outcome.failures[:3]:
-            log.warning("%s: %s", outcome.checkpoint, failure.line())
+        _record(status, outcome)
+
+
+def _record(status: GxStatus, outcome) -> None:
+    """One checkpoint's outcome (expectations.runner.Outcome) into ``status``."""
+    status.record(outcome.checkpoint, outcome.successful, outcome.evaluated, outcome.success)
+    for failure in outcome.failures[:3]:
+        log.warning("%s: %s", outcome.checkpoint, failure.line())
 
 
 class BackgroundCheckpoints:
@@ -305,48 +310,21 @@ class BackgroundCheckpoints:
         if code is None:
             return
         self.process = None
-        recorded = _recorded_outcomes(self.started_at)
+        from expectations import runner
+
+        recorded = runner.recorded_outcomes(self.started_at)
         for name in CHECKPOINTS:
-            if name not in recorded:
+            if name in recorded:
+                _record(status, recorded[name])
+            else:
                 log.warning("%s did not run (exit %s): see %s", name, code, self.log_path)
                 status.record(name, 0, 0, False)
-                continue
-            success, evaluated, successful, failures = recorded[name]
-            status.record(name, successful, evaluated, success)
-            for failure in failures[:3]:
-                log.warning("%s: %s", name, _failure_text(failure))
 
     def stop(self) -> None:
         if self.running():
             self.process.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(30)
-
-
-def _recorded_outcomes(since: datetime) -> dict[str, tuple[bool, int, int, list[dict]]]:
-    """The latest outcome of each checkpoint run since ``since``, as the runner recorded it."""
-    with db.connection("auditor") as conn, conn.cursor() as cur:
-        cur.execute(
-            "select distinct on (checkpoint_name) checkpoint_name, success, "
-            "evaluated_expectations, successful_expectations, failures "
-            "from quality.checkpoint_runs where run_at >= %s "
-            "order by checkpoint_name, run_at desc",
-            (since,),
-        )
-        return {name: (success, n, ok, failures or []) for name, success, n, ok, failures in cur}
-
-
-def _failure_text(failure: dict) -> str:
-    """A recorded failure (runner._record), as the runner prints one."""
-    from expectations.runner import Failure
-
-    return Failure(
-        table=failure.get("table") or "?",
-        column=failure.get("column"),
-        expectation_type=failure.get("expectation_type") or "?",
-        arguments="",
-        observed=str(failure.get("observed")),
-    ).line()
 
 
 # --------------------------------------------------------------------------- status

@@ -284,6 +284,41 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def recorded_outcomes(since: datetime) -> dict[str, Outcome]:
+    """The latest outcome of each checkpoint run since ``since``, as ``_record`` stored
+    it in quality.checkpoint_runs (without the expectations' arguments and descriptions,
+    which it does not store)."""
+    with db.connection("auditor") as conn, conn.cursor() as cur:
+        cur.execute(
+            "select distinct on (checkpoint_name) checkpoint_name, success, "
+            "evaluated_expectations, successful_expectations, run_at, duration_seconds, "
+            "failures from quality.checkpoint_runs where run_at >= %s "
+            "order by checkpoint_name, run_at desc",
+            (since,),
+        )
+        return {
+            name: Outcome(
+                checkpoint=name,
+                success=success,
+                evaluated=evaluated,
+                successful=successful,
+                run_at=run_at,
+                duration=float(duration or 0),
+                failures=[
+                    Failure(
+                        table=f.get("table") or "?",
+                        column=f.get("column"),
+                        expectation_type=f.get("expectation_type") or "?",
+                        arguments="",
+                        observed=str(f.get("observed")),
+                    )
+                    for f in failures or []
+                ],
+            )
+            for name, success, evaluated, successful, run_at, duration, failures in cur
+        }
+
+
 def _record(outcome: Outcome) -> None:
     """Store the outcome in quality.checkpoint_runs (sql/migrations), if it exists."""
     failures = [
