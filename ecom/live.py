@@ -3,7 +3,8 @@
 Starts the generator (continuous, ``--rate`` events/s) and the streaming job as
 child processes (their logs go to files), then loops: every ``--every``
 seconds ``dbt run`` (in this process, parsed once; the incremental models read
-only the new rows), and every ``--checkpoint-every`` seconds a run of every
+only the new rows; a cycle starts on a stream commit within half a second of
+its time, so that it stages the batch just committed), and every ``--checkpoint-every`` seconds a run of every
 model, after which the Great Expectations checkpoints run in a child process
 while the cycles go on (each expectation reads one table, which is always in
 a committed state). After each cycle one line:
@@ -19,8 +20,9 @@ a committed state). After each cycle one line:
 
 Ctrl-C (or SIGTERM, or ``--duration``) stops the generator, lets the stream
 finish its batch, runs a last dbt cycle so the marts hold everything loaded,
-and prints a summary with the freshness percentiles. A second Ctrl-C skips
-the last cycle.
+and prints a summary with the freshness percentiles of the cycles before the
+stop (after it, now minus the newest event measures the stop, not the lag; the
+last cycle is reported on its own line). A second Ctrl-C skips the last cycle.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +54,10 @@ CHECKPOINTS = ("raw_layer", "staging_layer", "marts_layer")
 # What a regular cycle rebuilds: the incremental models, whose cost follows the new
 # events (the daily facts included: they fold new events in, see their headers).
 INCREMENTAL = ["--select", "config.materialized:incremental"]
+# A cycle is due --every s after the previous one started; it starts on the
+# first stream commit within this window around that time (or at its end).
+COMMIT_WINDOW = 1.0
+COMMIT_POLL_SECONDS = 0.05
 
 
 class LiveError(UserError):
@@ -90,7 +97,8 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         type=cli.seconds,
         default=5.0,
         metavar="SECONDS",
-        help="start a dbt cycle at most this often; cycles never overlap (default: 5)",
+        help="start a dbt cycle about this often: on the first stream commit within half a "
+        "second of it, so that it stages the newest batch; cycles never overlap (default: 5)",
     )
     parser.add_argument(
         "--checkpoint-every",
@@ -129,7 +137,12 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         action="store_true",
         help="do not start the generator: stream whatever lands in the inputs folder",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging, also in dbt's log file (every statement of every cycle)",
+    )
     return parser
 
 
@@ -206,8 +219,10 @@ def _start(name: str, args: list[str], log_dir: Path) -> Child:
 class Dbt:
     """dbt in this process: parsed once, then `dbt run` per cycle without re-parsing."""
 
-    def __init__(self) -> None:
-        self._common = ["--quiet"]
+    def __init__(self, verbose: bool = False) -> None:
+        # dbt's file log (dbt_project/logs/dbt.log) at debug level holds every
+        # statement: some 3,000 lines a cycle, a tenth of a cycle's time
+        self._common = ["--quiet", *([] if verbose else ["--log-level-file", "info"])]
         parsed = dbt_runner.check(dbt_runner.invoke(["parse", *self._common]), "dbt parse")
         self._manifest = parsed.result
         self.slowest = ""
@@ -353,9 +368,25 @@ class Totals:
     loaded: int = 0
     rejected: int = 0
     generated: int = 0
-    freshness: list[float] = field(default_factory=list)
+    freshness: list[float] = field(default_factory=list)  # the cycles before the stop
+    final_freshness: float | None = None  # the last cycle, after the stop
     cycle_seconds: list[float] = field(default_factory=list)
     dbt_seconds: list[float] = field(default_factory=list)
+
+
+def wait_for_commit(until: float, stop: Callable[[], bool] = lambda: False) -> bool:
+    """Whether a loader transaction commits a batch before ``until`` (a
+    monotonic time); polls the ledger's newest transaction id (an index read)."""
+    with db.connection("auditor") as conn, conn.cursor() as cur:
+        conn.autocommit = True
+        cur.execute("select max(xact_id) from raw.ingestion_batches")
+        (newest,) = cur.fetchone()
+        while not stop() and time.monotonic() < until:
+            time.sleep(max(0.0, min(COMMIT_POLL_SECONDS, until - time.monotonic())))
+            cur.execute("select max(xact_id) from raw.ingestion_batches")
+            if cur.fetchone()[0] != newest:
+                return True
+    return False
 
 
 def _ledger_since(started_at: datetime) -> tuple[int, int]:
@@ -502,7 +533,11 @@ class Live:
         seconds = max(now - getattr(self, "_last_line", began), 1e-6)
         self._last_line = now
         self.totals.cycle_seconds.append(now - began)
-        if freshness is not None:
+        if freshness is not None and last:
+            # after the stop nothing newer arrives: now - newest event is the
+            # stop's time, not the pipeline's lag
+            self.totals.final_freshness = freshness
+        elif freshness is not None:
             self.totals.freshness.append(freshness)
         print(
             f"{datetime.now().strftime('%H:%M:%S')} cycle {number:<3} "
@@ -516,6 +551,16 @@ class Live:
             flush=True,
         )
 
+    def wait_for_next_cycle(self, due: float) -> None:
+        """Until the first stream commit within COMMIT_WINDOW of ``due`` (a
+        monotonic time), or the window's end: a cycle that starts just after a
+        commit stages that batch instead of waiting a cycle for it."""
+        opens, closes = due - COMMIT_WINDOW / 2, due + COMMIT_WINDOW / 2
+        while not self.stop_requested and time.monotonic() < opens:
+            time.sleep(min(opens - time.monotonic(), 0.2))
+        if not self.stop_requested and time.monotonic() < closes:
+            wait_for_commit(closes, lambda: bool(self.stop_requested))
+
     def summary(self, seconds: float) -> str:
         t = self.totals
         lines = [
@@ -527,9 +572,15 @@ class Live:
         if t.freshness:
             lines.append(
                 f"mart freshness after each cycle: p50 {statistics.median(t.freshness):.1f}s, "
-                f"p95 {_percentile(t.freshness, 0.95):.1f}s, max {max(t.freshness):.1f}s; "
+                f"p95 {_percentile(t.freshness, 0.95):.1f}s, max {max(t.freshness):.1f}s "
+                f"over {_plural(len(t.freshness), 'cycle')}; "
                 f"cycle p50 {statistics.median(t.cycle_seconds):.1f}s, max {max(t.cycle_seconds):.1f}s "
                 f"(an event waits at most about max freshness + one cycle)"
+            )
+        if t.final_freshness is not None:
+            lines.append(
+                f"last cycle, after the stop: dbt {t.dbt_seconds[-1]:.1f}s; the newest event in "
+                f"the marts is {t.final_freshness:.1f}s old (the stop included)"
             )
         if t.dbt_seconds:
             lines.append(
@@ -550,7 +601,7 @@ class Live:
         manifest = Manifest(settings.manifest_path())
         try:
             log.info("parsing the dbt project")
-            dbt = Dbt()
+            dbt = Dbt(args.verbose)
             self.start_children()
             number = 0
             while not self.stop_requested:
@@ -561,10 +612,7 @@ class Live:
                 number += 1
                 self.cycle(number, dbt, manifest, started_at)
                 self.check_children()
-                pause = args.every - (time.monotonic() - began)
-                while pause > 0 and not self.stop_requested:
-                    time.sleep(min(pause, 0.2))
-                    pause = args.every - (time.monotonic() - began)
+                self.wait_for_next_cycle(began + args.every)
             self.stop_children()
             if self.stop_requested < 2:
                 log.info("last dbt cycle: the marts catch up with everything loaded")

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -169,6 +170,42 @@ def test_it_reports_mart_freshness_and_checkpoints(live):
     freshness = re.search(r"mart freshness after each cycle: p50 ([\d.]+)s", output)
     assert freshness and 0 < float(freshness.group(1)) < 600, output[-2000:]
     assert re.search(r"checkpoints: [1-9]\d* runs, 0 with failures", output), output[-2000:]
+
+
+def test_the_last_cycle_is_reported_apart_from_the_running_ones(live):
+    # after the stop nothing newer arrives: its age of the newest event is the stop's
+    _, output, _, _ = live
+    fresh = [m for m in STATUS.findall(output) if m[3] != "-"]
+    counted = re.search(r"mart freshness after each cycle: .* over (\d+) cycles?;", output)
+    assert counted and int(counted.group(1)) == len(fresh) - 1, output[-2000:]
+    last = re.search(r"last cycle, after the stop: .* marts is ([\d.]+)s old", output)
+    assert last and f"{last.group(1)}s" == fresh[-1][3], output[-2000:]
+
+
+def test_a_cycle_waits_for_the_next_commit_of_the_stream(warehouse):
+    from ecom.live import wait_for_commit
+
+    assert not wait_for_commit(time.monotonic() + 0.3)  # no stream, no commit
+
+    def commit_a_batch() -> None:
+        time.sleep(0.3)
+        with db.connection() as conn, conn.cursor() as cur:
+            cur.execute(
+                "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, "
+                "rows_in, rows_loaded, rows_rejected, started_at) "
+                "values ('test', gen_random_uuid(), 0, '{}', 0, 0, 0, now())"
+            )
+            conn.commit()
+
+    committer = threading.Thread(target=commit_a_batch)
+    committer.start()
+    try:
+        assert wait_for_commit(time.monotonic() + 60)
+    finally:
+        committer.join()
+        with db.connection() as conn, conn.cursor() as cur:
+            cur.execute("delete from raw.ingestion_batches where stream_name = 'test'")
+            conn.commit()
 
 
 def test_it_knows_every_checkpoint():

@@ -16,12 +16,8 @@
 
 {%- set after = since() %}
 
-{%- set horizon -%}
-    least(
-        {{ watermark('staged_at', ref('int_sessions_aggregated')) }},
-        {{ watermark('staged_at', ref('int_user_days_aggregated')) }}
-    )
-{%- endset %}
+{#- what its input has processed: a run alone never gets ahead of it -#}
+{%- set horizon = watermark('staged_at', ref('int_user_days_aggregated')) %}
 
 with
 

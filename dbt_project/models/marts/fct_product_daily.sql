@@ -19,12 +19,8 @@
 
 {%- set after = since() %}
 
-{%- set horizon -%}
-    least(
-        {{ watermark('staged_at', ref('int_session_products_aggregated')) }},
-        {{ watermark('staged_at', ref('int_product_days_described')) }}
-    )
-{%- endset %}
+{#- what its input has processed: a run alone never gets ahead of it -#}
+{%- set horizon = watermark('staged_at', ref('int_product_days_described')) %}
 
 with
 
