@@ -86,3 +86,14 @@
 
     )
 {%- endmacro %}
+
+
+{#- Select-list items for one branch of a fold's `union all`: the columns of
+    `columns` (a mapping of name to its neutral value: 0 for a count, null for
+    a time), or, with neutral=true, their neutral values under their names,
+    for a branch that has no such columns. -#}
+{% macro fold_columns(columns, neutral=false) -%}
+    {%- for name, value in columns.items() -%}
+        {{ value ~ ' as ' ~ name if neutral else name }}{{ ',\n        ' if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}

@@ -1,9 +1,7 @@
 {#-
-    One row per UTC day with any event: the day's event counts and the funnel
-    of the sessions that started that day. Additive like fct_product_daily: a
-    run folds the events staged since the newest staged_at here into the days
-    they change, delete+insert on event_date; the first build is the same with
-    nothing known. See dbt_project/README.md.
+    One row per UTC day with any event: its event counts and the funnel of the
+    sessions that started that day. Additive like fct_product_daily. See
+    dbt_project/README.md.
 -#}
 {{
     config(
@@ -15,6 +13,15 @@
 }}
 
 {%- set after = since() %}
+
+{#- the columns that the parts of a day bring, with their neutral values -#}
+{%- set day_columns = {
+    'views': 0, 'add_to_carts': 0, 'purchases': 0, 'units': 0, 'revenue': 0, 'staged_at': 'null',
+} %}
+{%- set user_columns = {'active_users': 0} %}
+{%- set session_columns = {
+    'sessions': 0, 'sessions_viewed': 0, 'sessions_carted': 0, 'sessions_purchased': 0,
+} %}
 
 {#- what its input has processed: a run alone never gets ahead of it -#}
 {%- set horizon = watermark('staged_at', ref('int_user_days_aggregated')) %}
@@ -55,56 +62,39 @@ session_deltas as (
 
 ),
 
-changes as (
+-- what the new events change: their days, users and the sessions' deltas
+new_parts as (
 
     select
         event_date,
-        views,
-        add_to_carts,
-        purchases,
-        units,
-        revenue,
-        staged_at,
-        0 as active_users,
-        0 as sessions,
-        0 as sessions_viewed,
-        0 as sessions_carted,
-        0 as sessions_purchased
+        {{ fold_columns(day_columns) }},
+        {{ fold_columns(user_columns, neutral=true) }},
+        {{ fold_columns(session_columns, neutral=true) }}
     from new_days
 
     union all
 
     select
         event_date,
-        0 as views,
-        0 as add_to_carts,
-        0 as purchases,
-        0 as units,
-        0 as revenue,
-        null as staged_at,
-        active_users,
-        0 as sessions,
-        0 as sessions_viewed,
-        0 as sessions_carted,
-        0 as sessions_purchased
+        {{ fold_columns(day_columns, neutral=true) }},
+        {{ fold_columns(user_columns) }},
+        {{ fold_columns(session_columns, neutral=true) }}
     from new_active_users
 
     union all
 
     select
         event_date,
-        0 as views,
-        0 as add_to_carts,
-        0 as purchases,
-        0 as units,
-        0 as revenue,
-        null as staged_at,
-        0 as active_users,
-        sessions,
-        sessions_viewed,
-        sessions_carted,
-        sessions_purchased
+        {{ fold_columns(day_columns, neutral=true) }},
+        {{ fold_columns(user_columns, neutral=true) }},
+        {{ fold_columns(session_columns) }}
     from session_deltas
+
+),
+
+changes as (
+
+    select * from new_parts
 
     {% if is_incremental() %}
 
@@ -113,27 +103,13 @@ changes as (
         -- the rows already here that change (none after a rebuild of staging)
         select
             event_date,
-            views,
-            add_to_carts,
-            purchases,
-            units,
-            revenue,
-            staged_at,
-            active_users,
-            sessions,
-            sessions_viewed,
-            sessions_carted,
-            sessions_purchased
+            {{ fold_columns(day_columns) }},
+            {{ fold_columns(user_columns) }},
+            {{ fold_columns(session_columns) }}
         from {{ this }}
         where
             {{ staging_kept(after) }}
-            and event_date in (
-                select new_days.event_date from new_days
-                union
-                select new_active_users.event_date from new_active_users
-                union
-                select session_deltas.event_date from session_deltas
-            )
+            and event_date in (select new_parts.event_date from new_parts)
 
     {% endif %}
 

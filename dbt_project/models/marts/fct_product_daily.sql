@@ -1,23 +1,26 @@
 {#-
     One row per product and UTC day with any event. Additive: a run folds the
-    events staged since the newest staged_at here (up to what its inputs have
-    processed) into the product-days they change, delete+insert on
-    (product_id, event_date); the first build is the same with nothing known.
-    See dbt_project/README.md.
+    newly staged events into the product-days they change; the first build is
+    the same with nothing known. See dbt_project/README.md.
 -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['product_id', 'event_date'],
-        indexes=[
-            {'columns': ['event_date']},
-            {'columns': ['staged_at']},
-        ],
+        indexes=[{'columns': ['event_date']}, {'columns': ['staged_at']}],
     )
 }}
 
 {%- set after = since() %}
+
+{#- the columns that the parts of a product-day bring, with their neutral values -#}
+{%- set product_day_columns = {
+    'views': 0, 'add_to_carts': 0, 'purchases': 0, 'units': 0, 'revenue': 0,
+    'first_event_at': 'null', 'last_event_at': 'null',
+    'first_purchase_at': 'null', 'last_purchase_at': 'null', 'staged_at': 'null',
+} %}
+{%- set pair_columns = {'sessions_viewed': 0, 'sessions_purchased_after_view': 0} %}
 
 {#- what its input has processed: a run alone never gets ahead of it -#}
 {%- set horizon = watermark('staged_at', ref('int_product_days_described')) %}
@@ -48,23 +51,14 @@ session_deltas as (
 
 ),
 
-changes as (
+-- what the new events change: their product-days and the pairs' deltas
+new_parts as (
 
     select
         product_id,
         event_date,
-        views,
-        add_to_carts,
-        purchases,
-        units,
-        revenue,
-        first_event_at,
-        last_event_at,
-        first_purchase_at,
-        last_purchase_at,
-        staged_at,
-        0 as sessions_viewed,
-        0 as sessions_purchased_after_view
+        {{ fold_columns(product_day_columns) }},
+        {{ fold_columns(pair_columns, neutral=true) }}
     from new_product_days
 
     union all
@@ -72,19 +66,15 @@ changes as (
     select
         product_id,
         event_date,
-        0 as views,
-        0 as add_to_carts,
-        0 as purchases,
-        0 as units,
-        0 as revenue,
-        null as first_event_at,
-        null as last_event_at,
-        null as first_purchase_at,
-        null as last_purchase_at,
-        null as staged_at,
-        sessions_viewed,
-        sessions_purchased_after_view
+        {{ fold_columns(product_day_columns, neutral=true) }},
+        {{ fold_columns(pair_columns) }}
     from session_deltas
+
+),
+
+changes as (
+
+    select * from new_parts
 
     {% if is_incremental() %}
 
@@ -94,31 +84,16 @@ changes as (
         select
             product_id,
             event_date,
-            views,
-            add_to_carts,
-            purchases,
-            units,
-            revenue,
-            first_event_at,
-            last_event_at,
-            first_purchase_at,
-            last_purchase_at,
-            staged_at,
-            sessions_viewed,
-            sessions_purchased_after_view
+            {{ fold_columns(product_day_columns) }},
+            {{ fold_columns(pair_columns) }}
         from {{ this }}
         where
             {{ staging_kept(after) }}
             and (product_id, event_date) in (
                 select
-                    new_product_days.product_id,
-                    new_product_days.event_date
-                from new_product_days
-                union
-                select
-                    session_deltas.product_id,
-                    session_deltas.event_date
-                from session_deltas
+                    new_parts.product_id,
+                    new_parts.event_date
+                from new_parts
             )
 
     {% endif %}
