@@ -97,3 +97,22 @@
         {{ value ~ ' as ' ~ name if neutral else name }}{{ ',\n        ' if not loop.last }}
     {%- endfor -%}
 {%- endmacro %}
+
+
+{#- A fold's last `union all` branch (under is_incremental() only): the rows
+    of the model being built whose `keys` the CTE `new_parts` changes, with
+    the columns of `column_groups` (mappings as fold_columns takes them); none
+    after a rebuild of staging (staging_kept). -#}
+{% macro known_rows(new_parts, keys, column_groups, after) -%}
+    select
+        {{ keys | join(',\n        ') }},
+        {%- for columns in column_groups %}
+        {{ fold_columns(columns) }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ this }}
+    where
+        {{ staging_kept(after) }}
+        and ({{ keys | join(', ') }}) in (
+            select {{ new_parts }}.{{ keys | join(', ' ~ new_parts ~ '.') }} from {{ new_parts }}
+        )
+{%- endmacro %}

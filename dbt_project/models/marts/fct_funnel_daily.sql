@@ -101,15 +101,9 @@ changes as (
         union all
 
         -- the rows already here that change (none after a rebuild of staging)
-        select
-            event_date,
-            {{ fold_columns(day_columns) }},
-            {{ fold_columns(user_columns) }},
-            {{ fold_columns(session_columns) }}
-        from {{ this }}
-        where
-            {{ staging_kept(after) }}
-            and event_date in (select new_parts.event_date from new_parts)
+        {{ known_rows(
+            'new_parts', ['event_date'], [day_columns, user_columns, session_columns], after
+        ) }}
 
     {% endif %}
 

@@ -81,20 +81,9 @@ changes as (
         union all
 
         -- the rows already here that change (none after a rebuild of staging)
-        select
-            product_id,
-            event_date,
-            {{ fold_columns(product_day_columns) }},
-            {{ fold_columns(pair_columns) }}
-        from {{ this }}
-        where
-            {{ staging_kept(after) }}
-            and (product_id, event_date) in (
-                select
-                    new_parts.product_id,
-                    new_parts.event_date
-                from new_parts
-            )
+        {{ known_rows(
+            'new_parts', ['product_id', 'event_date'], [product_day_columns, pair_columns], after
+        ) }}
 
     {% endif %}
 

@@ -1,14 +1,8 @@
 {#-
-    Incremental (append), not the folder's view: deduplicating 5M events on
-    every query would cost seconds, and every downstream model reads this.
-    A run takes the batches of the ledger (raw.ingestion_batches) committed
-    since the last run read it, whatever their commit order or duration: every
-    batch whose loader transaction had not finished then (xact_id at least the
-    staging_xmin stored by the last run). Of their rows it keeps the first
-    ingested copy of each event_id and anti-joins on event_id against the rows
-    already here, so an event is staged once and the first copy wins (a batch
-    read twice adds nothing). staged_at (one value per run) tells downstream
-    models which rows are new. See dbt_project/README.md.
+    Incremental (append): the rows of the batches the ledger shows committed
+    since the last run read it (staging_window()), each event_id once, the
+    first ingested copy winning; staged_at tells downstream models what is
+    new. See dbt_project/README.md, step 1.
 -#}
 {{
     config(
