@@ -99,11 +99,17 @@
 {%- endmacro %}
 
 
-{#- A fold's last `union all` branch (under is_incremental() only): the rows
-    of the model being built whose `keys` the CTE `new_parts` changes, with
-    the columns of `column_groups` (mappings as fold_columns takes them); none
+{#- A fold's parts: the CTE `new_parts` and (under is_incremental() only)
+    the rows of the model being built whose `keys` it changes, with the
+    columns of `column_groups` (mappings as fold_columns takes them); none
     after a rebuild of staging (staging_kept). -#}
-{% macro known_rows(new_parts, keys, column_groups, after) -%}
+{% macro new_and_known_rows(new_parts, keys, column_groups, after) -%}
+    select * from {{ new_parts }}
+    {%- if is_incremental() %}
+
+    union all
+
+    -- the rows already here that change
     select
         {{ keys | join(',\n        ') }},
         {%- for columns in column_groups %}
@@ -115,4 +121,5 @@
         and ({{ keys | join(', ') }}) in (
             select {{ new_parts }}.{{ keys | join(', ' ~ new_parts ~ '.') }} from {{ new_parts }}
         )
+    {%- endif %}
 {%- endmacro %}

@@ -94,18 +94,9 @@ new_parts as (
 
 changes as (
 
-    select * from new_parts
-
-    {% if is_incremental() %}
-
-        union all
-
-        -- the rows already here that change (none after a rebuild of staging)
-        {{ known_rows(
-            'new_parts', ['event_date'], [day_columns, user_columns, session_columns], after
-        ) }}
-
-    {% endif %}
+    {{ new_and_known_rows(
+        'new_parts', ['event_date'], [day_columns, user_columns, session_columns], after
+    ) }}
 
 ),
 
