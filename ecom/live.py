@@ -4,10 +4,10 @@ Starts the generator (continuous, ``--rate`` events/s) and the streaming job as
 child processes (their logs go to files), then loops: every ``--every``
 seconds ``dbt run`` (in this process, parsed once; the incremental models read
 only the new rows; a cycle starts on a stream commit within half a second of
-its time, so that it stages the batch just committed), and every ``--checkpoint-every`` seconds a run of every
-model, after which the Great Expectations checkpoints run in a child process
-while the cycles go on (each expectation reads one table, which is always in
-a committed state). After each cycle one line:
+its time, so that it stages the batch just committed), and every
+``--checkpoint-every`` seconds a run of every model, after which the Great
+Expectations checkpoints run in a child process while the cycles go on (each
+expectation reads one table, which is always in a committed state). After each cycle one line:
 
     12:00:31 cycle 7   in 5,000 ev/s | loaded 151,204 +25,020 (4,995/s) quarantined 0 | waiting 1 file | dbt 2.9s | freshness 4.3s | GX ok 105/105 (21s ago)
 
@@ -379,12 +379,15 @@ def wait_for_commit(until: float, stop: Callable[[], bool] = lambda: False) -> b
     monotonic time); polls the ledger's newest transaction id (an index read)."""
     with db.connection("auditor") as conn, conn.cursor() as cur:
         conn.autocommit = True
-        cur.execute("select max(xact_id) from raw.ingestion_batches")
-        (newest,) = cur.fetchone()
+
+        def newest() -> int | None:
+            cur.execute("select max(xact_id) from raw.ingestion_batches")
+            return cur.fetchone()[0]
+
+        before = newest()
         while not stop() and time.monotonic() < until:
             time.sleep(max(0.0, min(COMMIT_POLL_SECONDS, until - time.monotonic())))
-            cur.execute("select max(xact_id) from raw.ingestion_batches")
-            if cur.fetchone()[0] != newest:
+            if newest() != before:
                 return True
     return False
 

@@ -101,8 +101,8 @@
 
 {#- A fold's parts: the CTE `new_parts` and (under is_incremental() only)
     the rows of the model being built whose `keys` it changes, with the
-    columns of `column_groups` (mappings as fold_columns takes them); none
-    after a rebuild of staging (staging_kept). -#}
+    columns of `column_groups` (lists of names, or mappings as fold_columns
+    takes them); none after a rebuild of staging (staging_kept). -#}
 {% macro new_and_known_rows(new_parts, keys, column_groups, after) -%}
     select * from {{ new_parts }}
     {%- if is_incremental() %}
@@ -113,7 +113,8 @@
     select
         {{ keys | join(',\n        ') }},
         {%- for columns in column_groups %}
-        {{ fold_columns(columns) }}{{ ',' if not loop.last }}
+        {{ fold_columns(columns) if columns is mapping else columns | join(',\n        ') }}
+        {{- ',' if not loop.last }}
         {%- endfor %}
     from {{ this }}
     where

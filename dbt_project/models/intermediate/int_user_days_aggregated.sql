@@ -45,30 +45,10 @@ new_user_days as (
 
 changes as (
 
-    select * from new_user_days
-
-    {% if is_incremental() %}
-
-        union all
-
-        -- the user-days already here that change (none after a rebuild of staging)
-        select
-            user_id,
-            event_date,
-            events,
-            first_staged_at,
-            staged_at
-        from {{ this }}
-        where
-            {{ staging_kept(after) }}
-            and (user_id, event_date) in (
-                select
-                    new_user_days.user_id,
-                    new_user_days.event_date
-                from new_user_days
-            )
-
-    {% endif %}
+    {{ new_and_known_rows(
+        'new_user_days', ['user_id', 'event_date'], [['events', 'first_staged_at', 'staged_at']],
+        after
+    ) }}
 
 ),
 

@@ -48,27 +48,10 @@ new_hours as (
 
 changes as (
 
-    select * from new_hours
-
-    {% if is_incremental() %}
-
-        union all
-
-        -- the hours already here that change (none after a rebuild of staging)
-        select
-            event_hour,
-            events,
-            orders,
-            units,
-            revenue,
-            last_event_at,
-            staged_at
-        from {{ this }}
-        where
-            {{ staging_kept(after) }}
-            and event_hour in (select new_hours.event_hour from new_hours)
-
-    {% endif %}
+    {{ new_and_known_rows(
+        'new_hours', ['event_hour'],
+        [['events', 'orders', 'units', 'revenue', 'last_event_at', 'staged_at']], after
+    ) }}
 
 ),
 
