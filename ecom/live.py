@@ -418,13 +418,9 @@ def _freshness(started_at: datetime) -> float | None:
 
 def _waiting_files(input_dir: Path) -> int:
     """Files not loaded yet: in the inputs folder, or claimed by the stream and in flight."""
-    from ingestion.intake import in_flight, is_input_name
+    from ingestion.intake import in_flight, waiting_files
 
-    try:
-        waiting = sum(1 for path in input_dir.iterdir() if is_input_name(path.name))
-    except OSError:
-        waiting = 0
-    return waiting + len(in_flight(settings.checkpoint_dir()))
+    return len(waiting_files(input_dir)) + len(in_flight(settings.checkpoint_dir()))
 
 
 def _plural(count: int, word: str) -> str:

@@ -41,6 +41,7 @@ REFLECTED_TYPES = {
         f"NUMERIC({contract.PRICE_PRECISION}, {contract.PRICE_SCALE})"
     ),
     "timestamptz": "TIMESTAMP WITH TIME ZONE",
+    "jsonb": "JSONB",
 }
 
 # event_time must lie in [EVENT_TIME_MIN, now + 1 day]. The upper bound moves
@@ -65,17 +66,18 @@ def raw_ecommerce_events() -> list[gxe.Expectation]:
         gxe.ExpectTableColumnsToMatchSet(
             column_set=[name for name, _ in columns],
             exact_match=True,
-            description="Exactly the contract's columns plus lineage (source_file, batch_id, ingested_at, delivery_id, query_id).",
+            description="Exactly the contract's columns plus lineage (source_file, batch_id, ingested_at, delivery_id, query_id) and the columns beyond the contract (extra_columns).",
         ),
         *(
             gxe.ExpectColumnTypeToBe(column=name, type_=REFLECTED_TYPES[sql_type])
             for name, sql_type in columns
         ),
-        # delivery_id: null on rows landed before the file ledger existed
+        # delivery_id: null on rows landed before the file ledger existed;
+        # extra_columns: null unless the file had columns beyond the contract
         *(
             gxe.ExpectColumnValuesToNotBeNull(column=name)
             for name, _ in columns
-            if name != "delivery_id"
+            if name not in ("delivery_id", "extra_columns")
         ),
         gxe.ExpectColumnValuesToBeInSet(column="event_type", value_set=list(contract.EVENT_TYPES)),
         gxe.ExpectColumnValuesToBeBetween(column="user_id", min_value=1),

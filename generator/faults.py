@@ -78,7 +78,7 @@ def _bad_timestamp(rng: random.Random, cells: Cells) -> None:
     cells[EVENT_TIME] = rng.choice(
         (
             stamp[:-1],  # no zone
-            date + "T" + clock + "+0100",  # offset without a colon
+            date + "T" + clock + "+1600",  # an offset beyond PostgreSQL's range
             date[:5] + "02-30T" + clock + "Z",  # no such day
             date[:5] + "13-01T" + clock + "Z",  # no such month
             date + "T25" + clock[2:] + "Z",  # no such hour

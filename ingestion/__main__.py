@@ -19,15 +19,26 @@ EPILOG = """\
 every option can also be set in the environment (or .env): ECOM_INPUT_DIR,
 ECOM_CHECKPOINT_DIR, ECOM_ARCHIVE_DIR, ECOM_QUARANTINE_DIR, ECOM_TRIGGER_SECONDS,
 ECOM_MAX_FILES_PER_TRIGGER, ECOM_SPARK_MASTER, ECOM_PROCESSED_FILES,
-ECOM_SETTLE_SECONDS.
+ECOM_SETTLE_SECONDS, ECOM_CSV_ESCAPE.
 
-what the inputs folder takes: any *.csv file (not hidden), whatever its name,
-age or size. A file renamed in, or closed by its writer, is taken at once
-(Linux inotify); one the kernel says nothing about (already there at start,
-written over a network mount, no inotify) once unchanged for --settle-seconds.
-The same name delivered again is ingested again, as a new delivery. A file
-that is not CSV text at all (compressed, UTF-16, binary, unreadable) is moved
-to the quarantine folder and recorded in raw.ingestion_files with the reason.
+what the inputs folder takes: any *.csv or *.tsv file, also compressed (gzip,
+bzip2, xz, zstd: told by its bytes, whatever its name, e.g. orders.csv.gz), in
+the folder or in subfolders at any depth (2026/11/25/orders.csv), whatever its
+name, age or size. Hidden and _-prefixed names (.x.tmp, _temporary/, _SUCCESS)
+are left alone; any other file (orders.xlsx) is left where it is, with one
+warning, and listed by `status`. A file renamed in, or closed by its writer, is
+taken at once (Linux inotify); one the kernel says nothing about (already
+there at start, written over a network mount, no inotify) once unchanged for
+--settle-seconds. The same name delivered again is ingested again, as a new
+delivery.
+
+what a file may hold: a header mapped by name (any order, any case, quoted or
+not; columns beyond the contract are kept in raw.ecommerce_events.extra_columns),
+separated by , ; tab or | (the header tells which), RFC 4180 quoting, event
+times in every ISO 8601 / RFC 3339 spelling with a zone. A file that is not CSV
+text (UTF-16, binary, a zip archive, unreadable), lacks a contract column or
+names one twice, or is a link or a special file (never opened) is moved to the
+quarantine folder and recorded in raw.ingestion_files with the reason.
 The loader connects as ecom_loader with PGHOST/PGPORT/PGDATABASE and
 ECOM_LOADER_PASSWORD.
 
@@ -96,6 +107,16 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         metavar="MB",
         help="a file bigger than this is handed to Spark in parts of at most this size, cut "
         "between records: memory stays bounded whatever the file's size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--escape",
+        choices=("\\", ""),
+        default=env("ECOM_CSV_ESCAPE", ""),
+        metavar="CHAR",
+        help="read quotes escaped with a backslash inside quoted fields (\\\", as Spark's CSV "
+        "writer and MySQL's INTO OUTFILE write them): --escape '\\'. Without it, RFC 4180's "
+        'doubled quote (""), and a backslash-escaped field is quarantined as malformed, '
+        "never loaded with stray quotes (default: none)",
     )
     parser.add_argument(
         "--processed",
@@ -198,6 +219,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         once=args.once,
         max_files_per_trigger=args.max_files_per_trigger,
         processed=args.processed,
+        escape=args.escape or None,
         stream_name=args.stream_name,
         db_retry_seconds=args.db_retry_seconds,
         spark_conf={**_spark_ui_conf(args), **_spark_conf(args.conf)},

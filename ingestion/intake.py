@@ -35,10 +35,15 @@ carries each claimed delivery forward from what is on disk and in the ledger.
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import errno
+import gzip
 import hashlib
+import io
 import json
 import logging
+import lzma
 import os
 import re
 import secrets
@@ -46,14 +51,14 @@ import shutil
 import stat
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg2
 
-from ingestion import records
-from pipeline import db, errors
+from ingestion import dialect, records
+from pipeline import contract, db, errors
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +91,71 @@ def in_flight(checkpoint_dir: Path) -> list[str]:
     return names
 
 
+# Compressed files are taken whatever their name says; these suffixes are the names
+# that say so. The compression itself is told by the file's first bytes.
+COMPRESSED_SUFFIXES: tuple[str, ...] = (".gz", ".gzip", ".bz2", ".xz", ".zst")
+TEXT_SUFFIXES: tuple[str, ...] = (".csv", ".tsv")
+
+
+def is_skipped_name(name: str) -> bool:
+    """Hidden and ``_``-prefixed names (files and folders: ``.x.tmp``, ``_temporary/``,
+    ``_SUCCESS``) are left alone, unlisted, as Spark and Hadoop leave them."""
+    return name.startswith((".", "_"))
+
+
+def ignored_reason(name: str) -> str | None:
+    """Why a file of this (base) name is not taken, or None when it is."""
+    lowered = name.lower()
+    for suffix in COMPRESSED_SUFFIXES:
+        lowered = lowered.removesuffix(suffix)
+    if lowered.endswith(TEXT_SUFFIXES):
+        return None
+    return (
+        "not a CSV file name (the job takes *.csv and *.tsv, also gzip-, bzip2-, xz- or "
+        "zstd-compressed: *.csv.gz ...); left where it is"
+    )
+
+
 def is_input_name(name: str) -> bool:
-    """A file the intake takes: ``*.csv`` (any case), not hidden (rsync's temporaries)."""
-    return name.lower().endswith(".csv") and not name.startswith(".")
+    """A file the intake takes (by its base name): see ignored_reason and is_skipped_name."""
+    return not is_skipped_name(name) and ignored_reason(name) is None
+
+
+def walk_inputs(folder: Path, below: str = ""):
+    """(relative path, os.DirEntry) of every entry that is not a folder, at any depth
+    (a date-partitioned layout: 2026/11/25/orders.csv), skipping hidden and ``_`` names.
+    A link to a folder is not followed; it is an entry like any other."""
+    try:
+        entries = list(os.scandir(folder / below if below else folder))
+    except OSError:
+        return
+    for entry in entries:
+        if is_skipped_name(entry.name):
+            continue
+        relative = f"{below}/{entry.name}" if below else entry.name
+        try:
+            is_folder = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            continue
+        if is_folder:
+            yield from walk_inputs(folder, relative)
+        else:
+            yield relative, entry
+
+
+def waiting_files(folder: Path) -> list[str]:
+    """The files in ``folder`` (at any depth) the intake will take, not claimed yet."""
+    return [name for name, entry in walk_inputs(folder) if is_input_name(entry.name)]
+
+
+def ignored_files(folder: Path) -> list[tuple[str, str]]:
+    """(relative path, reason) of the files in ``folder`` the intake will not take."""
+    found = []
+    for name, entry in walk_inputs(folder):
+        reason = ignored_reason(entry.name)
+        if reason is not None:
+            found.append((name, reason))
+    return found
 
 
 def new_delivery_id() -> str:
@@ -195,14 +262,15 @@ def local_file_system(path: Path) -> bool:
 
 
 class _Inotify:
-    """The kernel's word on the inputs folder (Linux); None elsewhere."""
+    """The kernel's word on the inputs folder and its subfolders (Linux); None elsewhere."""
 
     def __init__(self, folder: Path) -> None:
         from inotify_simple import INotify, flags
 
         self.flags = flags
+        self.folder = folder
         self._inotify = INotify()
-        mask = (
+        self._mask = (
             flags.CREATE
             | flags.MODIFY
             | flags.CLOSE_WRITE
@@ -210,7 +278,8 @@ class _Inotify:
             | flags.MOVED_FROM
             | flags.DELETE
         )
-        self._inotify.add_watch(str(folder), mask)
+        self._folders: dict[int, str] = {}  # watch descriptor -> folder, relative ("": the root)
+        self._folders[self._inotify.add_watch(str(folder), self._mask)] = ""
 
     @classmethod
     def create(cls, folder: Path) -> _Inotify | None:
@@ -220,19 +289,41 @@ class _Inotify:
             log.info("no inotify (%s): files are complete once unchanged for the settle time", exc)
             return None
 
+    def watch(self, relative: str) -> None:
+        """Watch a subfolder too (new folders of a date-partitioned layout)."""
+        if relative in self._folders.values():
+            return
+        try:
+            wd = self._inotify.add_watch(str(self.folder / relative), self._mask)
+        except OSError as exc:  # e.g. the user's inotify watch limit: the listing still finds it
+            log.debug("cannot watch %s: %s", relative, exc)
+            return
+        self._folders[wd] = relative
+
     def read(self, timeout: float) -> list[tuple[str, str]]:
-        """(name, what) pairs: what is complete | writing | gone | overflow."""
+        """(relative name, what) pairs: what is complete | writing | gone | folder | overflow."""
         out = []
+        f = self.flags
         for event in self._inotify.read(timeout=int(timeout * 1000)):
-            f = self.flags
             if event.mask & f.Q_OVERFLOW:
                 out.append(("", "overflow"))
+                continue
+            if event.mask & f.IGNORED:  # the folder is gone
+                self._folders.pop(event.wd, None)
+                continue
+            folder = self._folders.get(event.wd)
+            if folder is None:
+                continue
+            name = f"{folder}/{event.name}" if folder else event.name
+            if event.mask & f.ISDIR:
+                if event.mask & (f.CREATE | f.MOVED_TO):
+                    out.append((name, "folder"))
             elif event.mask & (f.MOVED_TO | f.CLOSE_WRITE):
-                out.append((event.name, "complete"))
+                out.append((name, "complete"))
             elif event.mask & (f.CREATE | f.MODIFY):
-                out.append((event.name, "writing"))
+                out.append((name, "writing"))
             elif event.mask & (f.MOVED_FROM | f.DELETE):
-                out.append((event.name, "gone"))
+                out.append((name, "gone"))
         return out
 
     def close(self) -> None:
@@ -260,6 +351,7 @@ class Intake:
         settle_seconds: float = 5.0,
         part_bytes: int = 8 << 20,
         poll_seconds: float = 1.0,
+        escape: str | None = None,
     ) -> None:
         if processed not in ("archive", "delete"):
             raise ValueError(f"unknown mode {processed!r}")
@@ -277,13 +369,14 @@ class Intake:
         self.settle_seconds = settle_seconds
         self.part_bytes = part_bytes
         self.poll_seconds = poll_seconds
+        self.escape = escape  # ingestion.dialect: a backslash, or None (RFC 4180's "")
         folders = (self.claimed_dir, self.plain_dir, self.multiline_dir, self.tmp_dir)
         for folder in (input_dir, *folders):
             folder.mkdir(parents=True, exist_ok=True)
         if processed == "archive":
             archive_dir.mkdir(parents=True, exist_ok=True)
         self._seen: dict[str, _Seen] = {}
-        self._skipped: set[str] = set()
+        self._ignored: dict[str, str] = {}  # relative name -> why it is not taken
         self._refused: dict[str, tuple[int, int]] = {}  # name -> (size, mtime) when refused
         self._unfinished: set[str] = set()  # claimed deliveries not yet released
         self._conn = None
@@ -372,7 +465,12 @@ class Intake:
         if what == "gone":
             self._seen.pop(name, None)
             return
-        if not is_input_name(name):
+        base = os.path.basename(name)
+        if what == "folder":
+            if not is_skipped_name(base) and self._inotify is not None:
+                self._inotify.watch(name)
+            return
+        if not is_input_name(base):
             return
         seen = self._seen.get(name)
         if seen is None:
@@ -381,42 +479,51 @@ class Intake:
             except OSError:
                 return
             seen = self._seen[name] = _Seen(st.st_size, st.st_mtime_ns, time.monotonic())
-            if stat.S_ISLNK(st.st_mode):
-                what = "complete"  # a symbolic link is complete when it appears
+            if not stat.S_ISREG(st.st_mode):
+                what = "complete"  # a link or a special file: taken (and quarantined) at once
         seen.kernel = what
 
     def _complete_names(self) -> list[str]:
         now = time.monotonic()
         present = set()
+        ignored = {}
         ready = []
         self._writers = None  # one /proc scan per step, when needed
-        with os.scandir(self.input_dir) as entries:
-            for entry in entries:
-                if not is_input_name(entry.name):
-                    continue
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-                    if entry.name not in self._skipped:
-                        self._skipped.add(entry.name)
-                        log.warning("%s is not a regular file: left alone", entry.path)
-                    continue
-                present.add(entry.name)
-                if self._refused.get(entry.name) == (st.st_size, st.st_mtime_ns):
-                    continue
-                self._refused.pop(entry.name, None)
-                seen = self._seen.get(entry.name)
-                if seen is None:
-                    seen = self._seen[entry.name] = _Seen(st.st_size, st.st_mtime_ns, now)
-                elif (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):
-                    seen.size, seen.mtime_ns, seen.since = st.st_size, st.st_mtime_ns, now
-                if self._is_complete(entry.name, seen, now):
-                    ready.append((st.st_mtime_ns, entry.name))
+        for name, entry in walk_inputs(self.input_dir):
+            if not is_input_name(entry.name):
+                ignored[name] = self._ignored.get(name) or self._ignore(name, entry.name)
+                continue
+            if "/" in name and self._inotify is not None:
+                self._inotify.watch(os.path.dirname(name))
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            present.add(name)
+            if self._refused.get(name) == (st.st_size, st.st_mtime_ns):
+                continue
+            self._refused.pop(name, None)
+            seen = self._seen.get(name)
+            if seen is None:
+                seen = self._seen[name] = _Seen(st.st_size, st.st_mtime_ns, now)
+            elif (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):
+                seen.size, seen.mtime_ns, seen.since = st.st_size, st.st_mtime_ns, now
+            # a link or a special file is never opened: it is quarantined as it is
+            if not stat.S_ISREG(st.st_mode) or self._is_complete(name, seen, now):
+                ready.append((st.st_mtime_ns, name))
         for name in set(self._seen) - present:
             del self._seen[name]
+        self._ignored = ignored  # only what is still there
         return [name for _, name in sorted(ready)]
+
+    def _ignore(self, name: str, base: str) -> str:
+        reason = ignored_reason(base) or ""
+        log.warning("%s is not taken: %s", display_name(str(self.input_dir / name)), reason)
+        return reason
+
+    def ignored(self) -> dict[str, str]:
+        """The files in the inputs folder the job does not take, with the reason."""
+        return dict(self._ignored)
 
     def _is_complete(self, name: str, seen: _Seen, now: float) -> bool:
         if seen.kernel == "complete":
@@ -485,18 +592,23 @@ class Intake:
         name = sidecar["name"]
         modified_at = datetime.fromtimestamp(sidecar["modified_at"], UTC)
         try:
-            reason, size, digest, parts = self._split(src, name)
+            found = self._inspect(src, name)
         except _Unreadable as exc:
-            reason, size, digest, parts = f"cannot be read: {exc}", 0, None, []
-        if reason is not None:
+            found = _Inspection(reason=f"cannot be read: {exc}")
+        if found.reason is not None:
+            for stale in self.tmp_dir.glob(f"{delivery_id}.*"):
+                stale.unlink()
             if status is None:
-                self._register(delivery_id, name, size, digest, modified_at, 0, reason)
-            self._quarantine(delivery_id, name, reason)
+                self._register(delivery_id, name, modified_at, found, quarantined=True)
+            self._quarantine(delivery_id, name, found.reason)
             return
-        if any(Part.parse(part).multiline for part in parts):
+        parts = found.parts
+        if found.parsed or any(Part.parse(part).multiline for part in parts):
             parts = [self._as_multiline(part) for part in parts]  # one query for the whole file
         if status is None:
-            self._register(delivery_id, name, size, digest, modified_at, len(parts), None)
+            self._register(delivery_id, name, modified_at, found, quarantined=False)
+        if found.note:
+            log.warning("%s: %s", display_name(name), found.note)
         if not parts:  # an empty file: nothing for Spark, loaded as it is
             self.finish([delivery_id])
             return
@@ -511,68 +623,128 @@ class Intake:
             os.replace(tmp, self.part_path(part))
         self._unfinished.discard(delivery_id)
         self.claimed += 1
+        how = ", ".join(found.describe())
         log.info(
-            "claimed %s as %s (%s bytes, %d part%s)",
-            name,
+            "claimed %s as %s (%s bytes, %d part%s%s)",
+            display_name(name),
             delivery_id,
-            f"{size:,}",
+            f"{found.size:,}",
             len(parts),
             "" if len(parts) == 1 else "s",
+            f"; {how}" if how else "",
         )
 
-    def _split(self, src: Path, name: str) -> tuple[str | None, int, str | None, list[str]]:
-        """(reason it is not CSV text, size, sha256, part names written to tmp/)."""
+    def _inspect(self, src: Path, name: str) -> _Inspection:
+        """Read a claimed file once: what it is, its header, and its parts (written to tmp/)."""
         if display_name(name) != name:
-            return "the file name is not valid UTF-8", 0, None, []
-        digest = hashlib.sha256()
-        size = 0
-        parts: list[str] = []
+            return _Inspection(reason="the file name is not valid UTF-8")
         try:
-            source = open(src, "rb")  # noqa: SIM115 - closed below, reads wrapped
+            st = src.lstat()
         except OSError as exc:
             raise _Unreadable(exc.strerror or str(exc)) from exc
-        with source:
-            read = _reader(source)
-            head = read(_HEAD_BYTES)
-            reason = sniff(head)
-            if reason:
-                return reason, os.fstat(source.fileno()).st_size, None, []
-            digest.update(head)
-            size += len(head)
-            buffer = head
-            first_line = b""
-            lines_before = 0
-            at_end = False
-            while buffer or not at_end:
-                while not at_end and len(buffer) < self.part_bytes:
-                    data = read(self.part_bytes)
-                    if not data:
-                        at_end = True
-                        break
-                    digest.update(data)
-                    size += len(data)
-                    buffer += data
-                if not buffer:
+        if not stat.S_ISREG(st.st_mode):
+            return _Inspection(reason=_not_a_file(src, st))
+        try:  # O_NOFOLLOW: a link swapped in since the lstat is not followed either
+            fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return _Inspection(reason=_not_a_file(src, src.lstat()))
+            raise _Unreadable(exc.strerror or str(exc)) from exc
+        with open(fd, "rb") as source:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return _Inspection(reason=_not_a_file(src, st))
+            delivered = _Hashing(source)
+            compression = _compression(os.pread(fd, 8, 0))
+            try:
+                stream = _decompressed(delivered, compression)
+                found = self._split(src, name, _reader(stream), compression)
+                if found.reason is None:
+                    _drain(_reader(delivered))  # the digest covers every byte delivered
+            except _Unreadable:
+                for stale in self.tmp_dir.glob(f"{src.stem}.*"):
+                    stale.unlink()
+                raise
+        if found.reason is not None:
+            found.size = st.st_size
+            return found
+        found.size, found.digest = delivered.size, delivered.digest.hexdigest()
+        if compression:
+            found.compression, found.decompressed = compression, found.size_read
+        return found
+
+    def _split(self, src: Path, name: str, read, compression: str | None) -> _Inspection:
+        """The file's header and its parts in tmp/, cut between records."""
+        found = _Inspection()
+        head = read(_HEAD_BYTES)
+        reason = sniff(head)
+        if reason:
+            what = f"{compression}-compressed, and then " if compression else ""
+            return _Inspection(reason=what + reason)
+        try:
+            self._read_header(head, found)
+        except dialect.HeaderProblem as exc:
+            return _Inspection(reason=str(exc))
+        found.size_read = len(head)
+        buffer = head
+        first_line = b""
+        lines_before = 0
+        at_end = False
+        backslash = self.escape is not None
+        while buffer or not at_end:
+            while not at_end and len(buffer) < self.part_bytes:
+                data = read(self.part_bytes)
+                if not data:
+                    at_end = True
                     break
-                if not parts:
-                    newline = buffer.find(b"\n")
-                    first_line = buffer[: newline + 1] if newline != -1 else buffer + b"\n"
-                at = records.cut(buffer, at_end) if not at_end else len(buffer)
-                if at == 0:  # no record boundary yet: a record longer than a part
-                    if len(buffer) < 4 * self.part_bytes:
-                        data = read(self.part_bytes)
-                        if data:
-                            digest.update(data)
-                            size += len(data)
-                            buffer += data
-                        else:
-                            at_end = True
-                        continue
-                    at = buffer.rfind(b"\n") + 1 or len(buffer)  # give up on it: cut anyway
-                chunk, buffer = buffer[:at], buffer[at:]
-                parts.append(self._write_part(src, chunk, first_line, len(parts), lines_before))
-                lines_before += chunk.count(b"\n")
-        return None, size, digest.hexdigest(), parts
+                found.size_read += len(data)
+                buffer += data
+            if not buffer:
+                break
+            if not found.parts:
+                newline = buffer.find(b"\n")
+                first_line = buffer[: newline + 1] if newline != -1 else buffer + b"\n"
+            at = records.cut(buffer, at_end) if not at_end else len(buffer)
+            if at == 0:  # no record boundary yet: a record longer than a part
+                if len(buffer) < 4 * self.part_bytes:
+                    data = read(self.part_bytes)
+                    if data:
+                        found.size_read += len(data)
+                        buffer += data
+                    else:
+                        at_end = True
+                    continue
+                at = buffer.rfind(b"\n") + 1 or len(buffer)  # give up on it: cut anyway
+            chunk, buffer = buffer[:at], buffer[at:]
+            if backslash and found.header is not None and b"\\" in chunk:
+                found.parsed = True  # escapes to read: the Python path
+            whole = compression is None and not found.parts and at_end and not buffer
+            found.parts.append(
+                self._write_part(src, chunk, first_line, len(found.parts), lines_before, whole)
+            )
+            lines_before += chunk.count(b"\n")
+        return found
+
+    def _read_header(self, head: bytes, found: _Inspection) -> None:
+        """What the first line says: the contract's header (the JVM's path), another
+        header (the Python path), or none at all (every line quarantined)."""
+        first = head.split(b"\n", 1)[0]
+        try:
+            text = first.decode("utf-8").removeprefix(dialect.BOM).removesuffix("\r")
+        except UnicodeDecodeError:
+            text = None
+        if text == contract.CSV_HEADER:
+            found.header, found.delimiter = text, dialect.DELIMITER_NAMES[","]
+            return
+        header = dialect.read_header(text, self.escape) if text is not None else None
+        if header is None:
+            found.note = (
+                "the first line is not a header (it names none of the contract's columns): "
+                "every line, the first included, is quarantined as bad_header"
+            )
+            return
+        found.header, found.delimiter = header.line, header.delimiter_name
+        found.parsed = True
 
     def _as_multiline(self, name: str) -> str:
         info = Part.parse(name)
@@ -583,14 +755,14 @@ class Intake:
         return renamed
 
     def _write_part(
-        self, src: Path, chunk: bytes, first_line: bytes, index: int, lines_before: int
+        self, src: Path, chunk: bytes, first_line: bytes, index: int, lines_before: int, whole: bool
     ) -> str:
         # part 0's lines are numbered from 1; a later part's line 0 is the copied first line
         offset = 0 if index == 0 else lines_before - 1
         multiline = records.has_multiline_record(chunk)
         name = part_name(src.stem, index, offset, multiline)
         target = self.tmp_dir / name
-        if index == 0 and len(chunk) == src.stat().st_size:
+        if whole:
             try:  # the whole file is the one part: no copy
                 os.link(src, target)
                 return name
@@ -697,29 +869,37 @@ class Intake:
             )
             return {row[0] for row in cur.fetchall()}
 
-    def _register(self, delivery_id, name, size, digest, modified_at, parts, reason) -> None:
-        status = "quarantined" if reason else ("loaded" if parts == 0 else "claimed")
+    def _register(
+        self, delivery_id, name, modified_at, found: _Inspection, quarantined: bool
+    ) -> None:
+        parts = len(found.parts)
+        status = "quarantined" if quarantined else ("loaded" if parts == 0 else "claimed")
         rows = 0 if status == "loaded" else None
         with self._db().cursor() as cur:
             cur.execute(
                 "insert into raw.ingestion_files (delivery_id, source_file, size_bytes, sha256, "
                 "modified_at, parts, status, reason, rows_in, rows_loaded, rows_rejected, "
-                "completed_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                "case when %s <> 'claimed' then clock_timestamp() end) "
+                "completed_at, header, delimiter, compression, decompressed_bytes) "
+                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "case when %s <> 'claimed' then clock_timestamp() end, %s, %s, %s, %s) "
                 "on conflict (delivery_id) do nothing",
                 (
                     delivery_id,
                     display_name(name),
-                    size,
-                    digest,
+                    found.size,
+                    found.digest,
                     modified_at,
                     parts,
                     status,
-                    reason,
+                    found.reason or found.note,
                     rows,
                     rows,
                     rows,
                     status,
+                    found.header,
+                    found.delimiter,
+                    found.compression,
+                    found.decompressed,
                 ),
             )
 
@@ -742,6 +922,124 @@ class Intake:
         return self.claimed_dir / f"{delivery_id}.src"
 
 
+@dataclass
+class _Inspection:
+    """What reading a claimed file found (the file ledger's columns)."""
+
+    reason: str | None = None  # why the whole file is quarantined
+    note: str | None = None  # said of the whole file, which loads (no header line)
+    size: int = 0  # as delivered
+    digest: str | None = None  # SHA-256 as delivered
+    size_read: int = 0  # decompressed
+    compression: str | None = None
+    decompressed: int | None = None
+    header: str | None = None
+    delimiter: str | None = None
+    parsed: bool = False  # the Python path (ingestion.transform): not the contract's dialect
+    parts: list[str] = field(default_factory=list)
+
+    def describe(self) -> list[str]:
+        said = []
+        if self.compression:
+            said.append(f"{self.compression}, {self.decompressed:,} bytes decompressed")
+        if self.parsed and self.header is not None:
+            said.append(f"header by name, {self.delimiter}-separated")
+        return said
+
+
+# Compression by the first bytes (gzip, bzip2 and xz in the standard library,
+# zstd where the zstandard package is installed). A zip archive is quarantined by
+# sniff(): it holds files, not one stream.
+_COMPRESSIONS = {
+    b"\x1f\x8b": "gzip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+}
+
+
+def _compression(head: bytes) -> str | None:
+    for magic, name in _COMPRESSIONS.items():
+        if head.startswith(magic):
+            if name == "zstd" and not _has_zstd():
+                return None  # sniff() says it is compressed and cannot be read
+            return name
+    return None
+
+
+def _has_zstd() -> bool:
+    try:
+        import zstandard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _decompressed(source, compression: str | None):
+    """A stream of the file's content: decompressed as it is read, in bounded memory."""
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=source, mode="rb")
+    if compression == "bzip2":
+        return bz2.BZ2File(source, mode="rb")
+    if compression == "xz":
+        return lzma.LZMAFile(source, mode="rb")
+    if compression == "zstd":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)
+    return source
+
+
+class _Hashing(io.RawIOBase):
+    """Reads a file, counting and hashing the bytes as delivered."""
+
+    def __init__(self, source) -> None:
+        self._source = source
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._source.read(len(buffer))
+        buffer[: len(data)] = data
+        self.digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+
+def _drain(read) -> None:
+    while read(1 << 20):
+        pass
+
+
+_KINDS = (
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+def _not_a_file(path: Path, st: os.stat_result) -> str:
+    """The reason an entry that is not a regular file is quarantined without being read."""
+    what = next((kind for test, kind in _KINDS if test(st.st_mode)), "not a regular file")
+    if stat.S_ISLNK(st.st_mode):
+        with contextlib.suppress(OSError):
+            what += f" (to {display_name(os.readlink(path))})"
+        return f"{what}: the job does not read through links; move or copy the file itself in"
+    return f"{what}, not a file: never opened"
+
+
 class _Unreadable(Exception):
     """The claimed file cannot be read (the message says why): it is quarantined."""
 
@@ -752,6 +1050,8 @@ def _reader(source):
             return source.read(size)
         except OSError as exc:
             raise _Unreadable(exc.strerror or str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - a broken compressed stream, of any library
+            raise _Unreadable(f"{type(exc).__name__}: {exc}") from exc
 
     return read
 

@@ -36,6 +36,7 @@ class JobConfig:
     once: bool = False
     max_files_per_trigger: int = 50
     processed: str = "archive"  # archive | delete
+    escape: str | None = None  # ingestion.dialect: a backslash, or None (RFC 4180's "")
     settle_seconds: float = 5.0
     part_bytes: int = 8 << 20
     stream_name: str = "ecommerce_events"
@@ -133,9 +134,11 @@ def claim_checkpoint(checkpoint_dir: Path, input_dir: Path) -> None:
 def build_query(spark, config: JobConfig, intake: Intake, writer: BatchWriter, multiline: bool):
     """Define and start one streaming query over the intake's parts (not yet waited on).
 
-    The job runs two: one over plain parts, one over parts with multi-line
-    records (framed by a Python UDF, which only they pay for). The intake puts
-    every part of a delivery in the same one.
+    The job runs two: one over plain parts (the contract's own header, one line a
+    record: the JVM's path), one over the rest (another header or delimiter,
+    multi-line records, backslash escapes: read by ingestion.dialect in a Python
+    UDF, which only they pay for). The intake puts every part of a delivery in
+    the same one.
     """
     reader = (
         spark.readStream.format("text")
@@ -149,7 +152,7 @@ def build_query(spark, config: JobConfig, intake: Intake, writer: BatchWriter, m
         F.col("value").alias("content"),
     )
     writer_stream = (
-        for_sink(transform(files, multiline))
+        for_sink(transform(files, multiline, config.escape or ""))
         .writeStream.queryName(writer.stream_name)
         .option("checkpointLocation", str(_checkpoint(config, multiline).resolve()))
         .foreachBatch(writer)
@@ -178,6 +181,7 @@ def _intake(config: JobConfig) -> Intake:
         processed=config.processed,
         settle_seconds=config.settle_seconds,
         part_bytes=config.part_bytes,
+        escape=config.escape,
     )
 
 
@@ -246,7 +250,7 @@ def run(config: JobConfig) -> JobSummary:
             # SPARK_LOCAL_IP (127.0.0.1 unless set) keeps it on loopback
             log.info("Spark UI: %s", spark.sparkContext.uiWebUrl)
         log.info(
-            "Spark %s up in %.1fs (master %s); watching %s for *.csv%s",
+            "Spark %s up in %.1fs (master %s); watching %s (and its subfolders) for *.csv%s",
             spark.version,
             time.monotonic() - clock,
             config.master,

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EVENTS_COPY = (
-    "copy raw.ecommerce_events ({}, source_file, batch_id, delivery_id, query_id) "
+    "copy raw.ecommerce_events ({}, source_file, batch_id, delivery_id, query_id, extra_columns) "
     "from stdin with (format csv)".format(", ".join(EVENT_COLUMNS))
 )
 REJECTS_COPY = (
@@ -150,10 +150,11 @@ def split_batch(
     origins = [origin(name) for name in names]
     files = pa.array([source for source, _ in origins], pa.string())
     deliveries = pa.array([delivery for _, delivery in origins], pa.string())
-    # ",<file>,<batch>,<delivery>,<query>\n" per part: what a plain line needs appended
+    # ",<file>,<batch>,<delivery>,<query>,\n" per part: what a plain line needs appended
+    # (a plain line has no columns beyond the contract: extra_columns is null)
     suffixes = pa.array(
         [
-            f"{_quoted(source)},{batch_id},{delivery or ''},{query_id}\n"
+            f"{_quoted(source)},{batch_id},{delivery or ''},{query_id},\n"
             for source, delivery in origins
         ],
         pa.string(),
@@ -183,6 +184,7 @@ def split_batch(
                 "batch_id": pa.array([batch_id] * quoted.num_rows, pa.int64()),
                 "delivery_id": take(deliveries, quoted["source_file"]),
                 "query_id": pa.array([query_id] * quoted.num_rows, pa.string()),
+                "extra_columns": quoted["extra"],
             }
         )
         events_csv += _csv_bytes(quoted).getvalue()

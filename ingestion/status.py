@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingestion.intake import in_flight, is_input_name
+from ingestion.intake import display_name, ignored_files, in_flight, waiting_files
 from pipeline import db
 
 
@@ -16,13 +16,20 @@ def committed_batches() -> int:
 
 
 def report(input_dir: Path, checkpoint_dir: Path, last: int = 10) -> str:
-    waiting = (
-        [p for p in input_dir.iterdir() if is_input_name(p.name)] if input_dir.is_dir() else []
-    )
+    waiting = waiting_files(input_dir) if input_dir.is_dir() else []
+    ignored = ignored_files(input_dir) if input_dir.is_dir() else []
     claimed = len(in_flight(checkpoint_dir))
-    lines = [f"inputs folder   {input_dir}: {len(waiting)} file(s) waiting, {claimed} in flight"]
-    # one query for plain files, one (checkpoint/multiline) for files with multi-line records
-    for query, folder in (("plain", checkpoint_dir), ("multi-line", checkpoint_dir / "multiline")):
+    lines = [
+        f"inputs folder   {input_dir}: {len(waiting)} file(s) waiting, {claimed} in flight"
+        + (f", {len(ignored)} ignored" if ignored else "")
+    ]
+    for name, reason in ignored[:10]:
+        lines.append(f"  ignored       {display_name(name)}: {reason}")
+    if len(ignored) > 10:
+        lines.append(f"  ignored       ... and {len(ignored) - 10} more")
+    # one query for the contract's own dialect, one (checkpoint/multiline) for the rest
+    # (another header or delimiter, multi-line records, escapes: the Python path)
+    for query, folder in (("plain", checkpoint_dir), ("Python-read", checkpoint_dir / "multiline")):
         commits = folder / "commits"
         committed = (
             [int(p.name) for p in commits.iterdir() if p.name.isdigit()] if commits.is_dir() else []
@@ -52,7 +59,7 @@ def report(input_dir: Path, checkpoint_dir: Path, last: int = 10) -> str:
         files_loaded, file_rows, files_quarantined, files_claimed = cur.fetchone()
         lines.append(
             f"file ledger     {files_loaded} files loaded ({file_rows} rows), "
-            f"{files_claimed} in flight, {files_quarantined} quarantined as unreadable"
+            f"{files_claimed} in flight, {files_quarantined} quarantined whole"
         )
         cur.execute(
             "select source_file, reason, claimed_at from raw.ingestion_files "

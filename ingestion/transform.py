@@ -39,35 +39,58 @@ _CSV_OPTIONS = {
 EVENT_COLUMNS: tuple[str, ...] = contract.FIELD_NAMES
 
 
-_FRAMED = "struct<records: array<string>, firsts: array<int>>"
+_PARSED = (
+    "struct<header_ok: boolean, records: array<struct<first: int, text: string, "
+    "values: array<string>, extra: string>>>"
+)
 
 
-def _frame(body, start):  # no type hints: pyspark would read them as an Arrow UDF's
-    """The Python side of the multi-line path (a UDF): RFC 4180 records of a part."""
+def _parse(body, escape):  # no type hints: pyspark would read them as an Arrow UDF's
+    """The Python path (a UDF): a part's records read in its header's dialect
+    (ingestion.dialect), each with the contract's values in contract order (None when
+    malformed) and the columns beyond the contract as JSON. A part whose first line
+    is no header: its lines, each to be quarantined as bad_header."""
     if body is None:
         return None
-    from ingestion import records  # imported on the executor
+    from ingestion import dialect  # imported on the executor
 
-    return records.frame(body, start)
+    escape = escape or None
+    try:
+        header = dialect.read_header(body.split("\n", 1)[0], escape)
+    except dialect.HeaderProblem:  # the intake quarantines such files whole
+        header = None
+    if header is None:
+        lines = body.split("\n")
+        return False, [(i, line.removesuffix("\r"), None, None) for i, line in enumerate(lines)]
+    out = []
+    for record in dialect.records(body, header, escape, start=1):
+        mapped = header.values(record.fields) if record.fields is not None else None
+        values, extra = mapped if mapped is not None else (None, None)
+        out.append((record.first_line, record.text, values, extra))
+    return True, out
 
 
-def split_lines(files: DataFrame, multiline: bool = False) -> DataFrame:
-    """One row per record: (source_file, line_number, line, header_ok, is_data).
+def split_lines(files: DataFrame, parsed: bool = False, escape: str = "") -> DataFrame:
+    """One row per record: (source_file, line_number, line, header_ok, is_data,
+    _values, _extra).
 
     ``files`` has ``source_file`` (a part's name, ingestion.intake) and
-    ``content`` (the part as text). A record is a physical line; with
-    ``multiline`` (parts the intake found multi-line records in: RFC 4180, a
-    quoted field with line breaks), records are framed by ingestion.records
-    in a Python UDF instead, which only such parts pay for.
+    ``content`` (the part as text). On the JVM's path a record is a physical
+    line of a file with the contract's own header. With ``parsed`` (the parts
+    the intake sends the Python path: another header or dialect, multi-line
+    records, backslash escapes), records are read by ingestion.dialect in a
+    Python UDF instead, which only such parts pay for, and ``_values`` holds
+    each record's contract values (null: malformed), ``_extra`` the columns
+    beyond the contract as JSON.
     ``line_number`` is the line of the original file where the record starts.
 
     Line endings \\n and \\r\\n are accepted; a UTF-8 byte-order mark before the
     header is accepted. A final newline does not make an extra empty line.
     Rows with ``is_data`` false are not input rows but keep every part visible
     to the sink: the header line (a part after the first starts with a copy
-    of it), and the one row of an empty part. When the first line is not the
-    contract's header, every line of the file, the first included, is data, to
-    be quarantined as ``bad_header``.
+    of it), and the one row of an empty part. When the first line is not a
+    header, every line of the file, the first included, is data, to be
+    quarantined as ``bad_header``.
     """
     content = F.col("content")
     name = F.col("source_file")
@@ -83,7 +106,6 @@ def split_lines(files: DataFrame, multiline: bool = False) -> DataFrame:
     offset = F.coalesce(F.regexp_extract(name, PART_PATTERN, 3).try_cast("int"), F.lit(0))
     columns = [
         "source_file",
-        (first_line == F.lit(contract.CSV_HEADER)).alias("header_ok"),
         (content == "").alias("_empty"),
         part.alias("_part"),
         offset.alias("_offset"),
@@ -92,26 +114,44 @@ def split_lines(files: DataFrame, multiline: bool = False) -> DataFrame:
     # select with a generator once per generated row. posexplode_outer: split
     # never returns an empty array, and the plain posexplode makes the
     # optimizer add a filter that splits every file a second time.
-    if multiline:
-        framed = F.udf(_frame, _FRAMED)(body, F.when(part > 0, F.lit(1)).otherwise(F.lit(0)))
-        lines = files.select(*columns, framed.alias("_f")).select(
-            "source_file",
-            "header_ok",
-            "_empty",
-            "_part",
-            "_offset",
-            "_f.firsts",
-            F.posexplode_outer("_f.records").alias("_k", "line"),
+    if parsed:
+        framed = F.udf(_parse, _PARSED)(body, F.lit(escape))
+        lines = (
+            files.select(*columns, framed.alias("_f"))
+            .select(
+                "source_file",
+                "_empty",
+                "_part",
+                "_offset",
+                F.col("_f.header_ok").alias("header_ok"),
+                F.posexplode_outer("_f.records").alias("_k", "_r"),
+            )
+            .select(
+                "source_file",
+                "header_ok",
+                "_empty",
+                "_part",
+                "_offset",
+                F.col("_r.first").alias("pos"),
+                F.col("_r.text").alias("line"),
+                F.col("_r.values").alias("_values"),
+                F.col("_r.extra").alias("_extra"),
+            )
         )
-        lines = lines.withColumn("pos", F.element_at("firsts", F.col("_k") + 1))
     else:
-        lines = files.select(*columns, F.split(body, "\n", -1).alias("_lines")).select(
+        lines = files.select(
+            *columns,
+            (first_line == F.lit(contract.CSV_HEADER)).alias("header_ok"),
+            F.split(body, "\n", -1).alias("_lines"),
+        ).select(
             "source_file",
             "header_ok",
             "_empty",
             "_part",
             "_offset",
             F.posexplode_outer("_lines").alias("pos", "line"),
+            F.lit(None).cast("array<string>").alias("_values"),
+            F.lit(None).cast("string").alias("_extra"),
         )
     line = F.col("line")  # endswith + substring: a regular expression per line costs more
     line = F.when(line.endswith("\r"), F.expr("substring(line, 1, length(line) - 1)")).otherwise(
@@ -127,7 +167,16 @@ def split_lines(files: DataFrame, multiline: bool = False) -> DataFrame:
         line.alias("line"),
         "header_ok",
         is_data.alias("is_data"),
+        "_values",
+        "_extra",
     )
+
+
+def _to_timestamp(value: Column) -> Column:
+    """The instant of an event_time the contract's pattern allows (null if no such date).
+    Spark reads every allowed spelling once upper-cased (not `t` or `z`); it truncates
+    a fraction past microseconds, where PostgreSQL, which stores the value, rounds."""
+    return F.try_to_timestamp(F.upper(value))
 
 
 def _missing(value: Column) -> Column:
@@ -154,7 +203,7 @@ def _field_invalid(field: contract.Field, value: Column) -> Column:
             | (as_int < contract.QUANTITY_MIN)
         )
     if field.kind == "timestamp":
-        return ~value.rlike(contract.TIMESTAMP_PATTERN) | F.try_to_timestamp(value).isNull()
+        return ~value.rlike(contract.TIMESTAMP_PATTERN) | _to_timestamp(value).isNull()
     raise ValueError(f"unknown field kind {field.kind!r}")
 
 
@@ -201,7 +250,7 @@ def _only_group(field: contract.Field) -> str:
 _FAST_LINE_EVENT_TIME = "^" + ",".join(_only_group(f) for f in contract.FIELDS) + "$"
 
 
-def validate(lines: DataFrame) -> DataFrame:
+def validate(lines: DataFrame, parsed: bool = False) -> DataFrame:
     """Attach to each line the reasons it breaks the contract (empty: valid).
 
     Returns these columns:
@@ -213,30 +262,44 @@ def validate(lines: DataFrame) -> DataFrame:
       lines above: they are never split into fields, which is most of the
       saving);
     - ``event_at`` typed, lineage, ``raw_line`` (the line as read, for rejects
-      only), ``reasons`` and ``is_data`` (false: a header or empty-file row,
-      neither loaded nor rejected).
+      only), ``reasons``, ``extra`` (the columns beyond the contract, as JSON)
+      and ``is_data`` (false: a header or empty-file row, neither loaded nor
+      rejected).
+
+    With ``parsed`` (lines from the Python path, split_lines), the fields are the
+    ones ingestion.dialect read, and there is no fast path.
     """
     line = F.col("line")
-    columns = ("source_file", "line_number", "header_ok", "is_data", "line")
-    # "" when the line does not match (a matching event_time is never empty)
-    fast_time = F.when(F.col("header_ok"), F.regexp_extract(line, _FAST_LINE_EVENT_TIME, 1))
-    # Only lines the pattern does not vouch for are parsed as CSV. (Measured:
-    # the single regular expression costs less than from_csv plus eleven field
-    # rules.) Each step is its own projection so that the optimizer does not
-    # repeat the match once per field.
-    record = F.when(~F.col("_matched"), F.from_csv(line, _PARSE_SCHEMA, _CSV_OPTIONS))
-    parsed = (
-        lines.select(*columns, F.nullif(fast_time, F.lit("")).alias("_fast_time"))
-        .select(*columns, F.col("_fast_time").isNotNull().alias("_matched"), "_fast_time")
-        .select(*columns, "_matched", record.alias("_record"), "_fast_time")
-        .select(*columns, "_matched", "_record.*", "_fast_time")
-        .select(
+    columns = ("source_file", "line_number", "header_ok", "is_data", "line", "_extra")
+    if parsed:
+        parsed_lines = lines.select(
             *columns,
-            "_matched",
-            *contract.FIELD_NAMES,
-            _CORRUPT,
-            F.try_to_timestamp(F.coalesce("_fast_time", "event_time")).alias("event_at"),
+            F.lit(False).alias("_matched"),
+            *(F.col("_values")[i].alias(name) for i, name in enumerate(contract.FIELD_NAMES)),
+            F.when(F.col("_values").isNull(), F.lit("malformed")).alias(_CORRUPT),
+            F.lit(None).cast("string").alias("_fast_time"),
         )
+    else:
+        # "" when the line does not match (a matching event_time is never empty)
+        fast_time = F.when(F.col("header_ok"), F.regexp_extract(line, _FAST_LINE_EVENT_TIME, 1))
+        # Only lines the pattern does not vouch for are parsed as CSV. (Measured:
+        # the single regular expression costs less than from_csv plus eleven field
+        # rules.) Each step is its own projection so that the optimizer does not
+        # repeat the match once per field. from_csv is lenient where RFC 4180 is
+        # not: a line that is not a strict record is malformed (structure_ok).
+        record = F.when(~F.col("_matched"), F.from_csv(line, _PARSE_SCHEMA, _CSV_OPTIONS))
+        parsed_lines = (
+            lines.select(*columns, F.nullif(fast_time, F.lit("")).alias("_fast_time"))
+            .select(*columns, F.col("_fast_time").isNotNull().alias("_matched"), "_fast_time")
+            .select(*columns, "_matched", record.alias("_record"), "_fast_time")
+            .select(*columns, "_matched", "_record.*", "_fast_time")
+        )
+    typed = parsed_lines.select(
+        *columns,
+        "_matched",
+        *contract.FIELD_NAMES,
+        _CORRUPT,
+        _to_timestamp(F.coalesce("_fast_time", "event_time")).alias("event_at"),
     )
 
     # Spark's text reader turns bytes that are not UTF-8 into U+FFFD; PostgreSQL
@@ -250,6 +313,8 @@ def validate(lines: DataFrame) -> DataFrame:
     ]
     row_reasons = F.filter(F.array(*field_reasons), lambda reason: reason.isNotNull())
     structure_ok = F.col(_CORRUPT).isNull() & (line != "")
+    if not parsed:
+        structure_ok = structure_ok & line.rlike(contract.STRICT_RECORD_PATTERN)
     fast = F.col("_matched") & F.col("event_at").isNotNull()
     reasons = (
         F.when(fast, F.array().cast("array<string>"))
@@ -265,7 +330,7 @@ def validate(lines: DataFrame) -> DataFrame:
         .when(valid_text, line)
         .otherwise(F.regexp_replace(F.make_valid_utf8("line"), "\u0000", REPLACEMENT))
     )
-    return parsed.select(
+    return typed.select(
         *(F.col(name) for name in EVENT_COLUMNS),
         "event_at",
         "source_file",
@@ -274,6 +339,7 @@ def validate(lines: DataFrame) -> DataFrame:
         fast.alias("_fast"),
         reasons.alias("reasons"),
         "is_data",
+        "_extra",
     ).select(
         F.when(F.col("_fast"), F.col("line")).alias("copy_line"),
         *(F.col(name) for name in EVENT_COLUMNS),
@@ -283,12 +349,13 @@ def validate(lines: DataFrame) -> DataFrame:
         raw_line.alias("raw_line"),
         "reasons",
         "is_data",
+        F.col("_extra").alias("extra"),
     )
 
 
-def transform(files: DataFrame, multiline: bool = False) -> DataFrame:
-    """The whole transformation: parts -> validated records."""
-    return validate(split_lines(files, multiline))
+def transform(files: DataFrame, parsed: bool = False, escape: str = "") -> DataFrame:
+    """The whole transformation: parts -> validated records (``parsed``: the Python path)."""
+    return validate(split_lines(files, parsed, escape), parsed)
 
 
 def for_sink(validated: DataFrame) -> DataFrame:
@@ -316,4 +383,5 @@ def for_sink(validated: DataFrame) -> DataFrame:
         F.when(rejected, F.col("line_number")).alias("line_number"),
         "raw_line",
         F.when(quoted, F.array(*EVENT_COLUMNS)).alias("fields"),
+        F.when(quoted, F.col("extra")).alias("extra"),
     )

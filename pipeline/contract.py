@@ -16,7 +16,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 
@@ -45,8 +45,31 @@ TEXT_MAX_LENGTH = 1000  # longer text fields are quarantined, not truncated
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 POSITIVE_INT_PATTERN = r"^[1-9][0-9]{0,18}$"
 PRICE_PATTERN = r"^[0-9]{1,8}(\.[0-9]{1,2})?$"
-# ISO-8601 with a mandatory zone: Z or +hh:mm / -hh:mm. Fractions up to microseconds.
-TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+# event_time: ISO 8601 / RFC 3339 extended forms with a zone, as the field's tools write
+# them (the README lists which tool writes which). The date and time separated by T, t or
+# a space; a fraction of 1 to 9 digits (PostgreSQL stores microseconds, rounding half to
+# even); the zone as Z or z, +hh, +hhmm, +hh:mm (PostgreSQL's range: up to 15:59), or UTC
+# (with or without a space before it). A time without a zone is ambiguous: quarantined.
+TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?| ?UTC)$"
+)
+# The spellings above, one example each: the tests hold Python's reading, Spark's and
+# PostgreSQL's to the same instant for every one of them.
+TIMESTAMP_SPELLINGS: tuple[str, ...] = (
+    "2026-11-25T10:00:00Z",  # the generator, RFC 3339
+    "2026-11-25t10:00:00.5z",  # RFC 3339 allows lower case
+    "2026-11-25T10:00:00.123Z",  # Spark's CSV writer (milliseconds)
+    "2026-11-25 10:00:00.123000+00:00",  # pandas
+    "2026-11-25T10:00:00.123000+0000",  # polars
+    "2026-11-25 10:00:00.123+00",  # PostgreSQL's COPY, DuckDB
+    "2026-11-25 10:00:00.123000Z",  # pyarrow
+    "2026-11-25 10:00:00.123 UTC",  # BigQuery
+    "2026-11-25 10:00:00.123UTC",
+    "2026-11-25T11:30:00.123456789+01:30",  # nanoseconds (rounded to microseconds)
+    "2026-11-25T04:30:00.0000015-05",  # half a microsecond: to even
+    "2026-11-25T04:30:00.9999996-0530",  # rounds up into the next second
+)
 
 FIELDS: tuple[Field, ...] = (
     Field(
@@ -79,6 +102,9 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ingested_at", "timestamptz"),
     ("delivery_id", "text"),  # raw.ingestion_files; null on rows landed before the file ledger
     ("query_id", "uuid"),  # with batch_id, the raw.ingestion_batches row that committed it
+    # Not lineage but the row's own: the file's columns beyond the contract, by their
+    # header names (JSON; null when the file had none). Nothing is dropped.
+    ("extra_columns", "jsonb"),
 )
 
 # Reason codes written to raw.ecommerce_events_rejected.reasons. They are
@@ -106,15 +132,27 @@ _PRICE = re.compile(PRICE_PATTERN)
 _TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 
 
+_ZONE = re.compile(r"(?:[Zz]| ?UTC|([+-])([0-9]{2}):?([0-9]{2})?)$")
+
+
 def parse_timestamp(value: str) -> datetime | None:
-    """Parse an event_time the way the contract allows, returned in UTC."""
+    """Parse an event_time the way the contract allows, returned in UTC, at microsecond
+    precision rounded as PostgreSQL rounds (half to even, of the fraction as a double)."""
     if not _TIMESTAMP.match(value):
         return None
+    zone = _ZONE.search(value)
+    offset = timedelta(0)
+    if zone[1]:
+        offset = timedelta(hours=int(zone[2]), minutes=int(zone[3] or 0))
+        offset = -offset if zone[1] == "-" else offset
+    local = value[: zone.start()]
+    seconds, _, fraction = local.partition(".")
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(seconds[:10] + "T" + seconds[11:])
     except ValueError:
         return None
-    return parsed.astimezone(UTC)
+    micros = round(float("0." + fraction) * 1_000_000) if fraction else 0
+    return (parsed + timedelta(microseconds=micros) - offset).replace(tzinfo=UTC)
 
 
 def _field_ok(field: Field, value: str) -> bool:
@@ -157,14 +195,19 @@ def validate_row(values: list[str]) -> list[str]:
     return reasons
 
 
-def validate_line(line: str) -> list[str]:
-    """Validate one CSV line (without its newline) against the contract.
+# RFC 4180, strictly: a field that opens a quote is a quoted field, closed by a quote
+# that a separator or the end of the record follows ("" inside it is a quote). A quote
+# later in an unquoted field is a literal character, as PostgreSQL's COPY and Spark read it.
+STRICT_RECORD_PATTERN = r'^(?:"(?:[^"]|"")*+"|[^",][^,]*+)?(?:,(?:"(?:[^"]|"")*+"|[^",][^,]*+)?)*+$'
+_STRICT_RECORD = re.compile(STRICT_RECORD_PATTERN)
 
-    Lenient about quotes the way Spark's CSV parser is (a stray quote inside an
-    unquoted field is a literal character), so both agree line by line.
-    """
+
+def validate_line(line: str) -> list[str]:
+    """Validate one CSV record (without its newline) of the contract's header against it."""
     if "\x00" in line or "\ufffd" in line:
         return [REASON_INVALID_ENCODING]
+    if not _STRICT_RECORD.match(line):
+        return [REASON_MALFORMED_ROW]
     rows = list(csv.reader(io.StringIO(line)))
     if len(rows) != 1:
         return [REASON_MALFORMED_ROW]

@@ -182,11 +182,16 @@ def test_bad_input_of_every_kind(warehouse, tmp_path):
         return line.encode()
 
     files = {
+        # mapped by name: the first row follows its header, the second the contract's order
         "reordered_header.csv": b"event_type,event_id"
         + header[len("event_id,event_type") :]
         + b"\n"
+        + b"view,"
+        + row().replace(b",view,", b",", 1)
+        + b"\n"
         + row()
         + b"\n",
+        "no_header.csv": row() + b"\n" + row() + b"\n",
         "empty.csv": b"",
         "header_only.csv": header + b"\n",
         "bom.csv": b"\xef\xbb\xbf" + header + b"\n" + row() + b"\n",
@@ -221,6 +226,7 @@ def test_bad_input_of_every_kind(warehouse, tmp_path):
     }
     assert loaded == Counter(
         {
+            "reordered_header.csv": 1,
             "bom.csv": 1,
             "crlf.csv": 2,
             "quotes.csv": 1,
@@ -231,8 +237,9 @@ def test_bad_input_of_every_kind(warehouse, tmp_path):
         }
     )
     assert rejected == {
-        ("reordered_header.csv", 1): ["bad_header"],
-        ("reordered_header.csv", 2): ["bad_header"],
+        ("reordered_header.csv", 3): ["invalid_event_id", "invalid_event_type"],
+        ("no_header.csv", 1): ["bad_header"],
+        ("no_header.csv", 2): ["bad_header"],
         ("quotes.csv", 3): ["malformed_csv_row"],
         ("quotes.csv", 4): ["malformed_csv_row"],
         ("latin1.csv", 2): ["invalid_encoding"],

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import gzip
 import io
 import os
 import shutil
@@ -21,6 +20,7 @@ import signal
 import subprocess
 import time
 import uuid
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -221,22 +221,25 @@ def test_rfc4180_records_are_one_row_with_their_exact_values(stream, newline):
 def test_files_that_are_not_csv_text_are_quarantined_and_the_stream_goes_on(stream):
     folders = stream[0]
     text = csv_text([event(i) for i in range(20)])
-    deliver(stream, "export.csv.gz.csv", gzip.compress(text.encode()))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("events.csv", text)
+    deliver(stream, "export.zip.csv", archive.getvalue())
     deliver(stream, "excel utf16.csv", text.encode("utf-16"))
     os.symlink(folders.root / "nowhere.csv", folders.inputs / "dangling.csv")
     bad_name = os.fsdecode(b"latin1-\xe9t\xe9.csv")
     deliver(stream, bad_name, text)
     expected = {
-        "export.csv.gz.csv": "gzip-compressed",
+        "export.zip.csv": "a zip archive",
         "excel utf16.csv": "UTF-16",
-        "dangling.csv": "cannot be read",
+        "dangling.csv": "a symbolic link",
         "latin1-\\xe9t\\xe9.csv": "not valid UTF-8",
     }
     for name, reason in expected.items():
         (delivery,) = wait_for(lambda n=name: loaded_files(n), stream, name)
         assert delivery[1] == "quarantined" and reason in delivery[5], (name, delivery)
     assert sorted(os.listdir(folders.quarantine)) == sorted(
-        ["export.csv.gz.csv", "excel utf16.csv", "dangling.csv", bad_name]
+        ["export.zip.csv", "excel utf16.csv", "dangling.csv", bad_name]
     )
     deliver(stream, "after the bad ones.csv", text)
     (delivery,) = wait_for(lambda: loaded_files("after the bad ones.csv"), stream, "next file")
