@@ -1070,15 +1070,17 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _move(path: Path, folder: Path, name: str) -> Path:
-    """Move ``path`` into ``folder`` as ``name``, or ``name.1.csv`` etc. if taken."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stem, dot, suffix = name.rpartition(".")
-    if not dot:
-        stem, suffix = name, ""
+    """Move ``path`` into ``folder`` as ``name`` (a relative path keeps its subfolders),
+    or ``name.1.csv`` etc. if taken."""
     target = folder / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stem, dot, suffix = target.name.rpartition(".")
+    if not dot:
+        stem, suffix = target.name, ""
     counter = 1
     while os.path.lexists(target):
-        target = folder / (f"{stem}.{counter}.{suffix}" if dot else f"{name}.{counter}")
+        renamed = f"{stem}.{counter}.{suffix}" if dot else f"{target.name}.{counter}"
+        target = target.with_name(renamed)
         counter += 1
     try:
         os.rename(path, target)

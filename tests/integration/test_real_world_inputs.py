@@ -27,7 +27,17 @@ import pytest
 
 from ingestion import intake
 from pipeline import contract, db
-from tests.support.streaming import Folders, python_module, query, reset_raw, start_stream
+from tests.support.streaming import (
+    Folders,
+    deliver,
+    deliveries,
+    loaded_files,
+    python_module,
+    query,
+    reset_raw,
+    start_stream,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -84,43 +94,6 @@ def stream(warehouse, tmp_path_factory):
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=120)
-
-
-def deliver(stream, name: str, content: str | bytes) -> Path:
-    """Write ``content`` outside the inputs folder, then rename it in (atomic)."""
-    folders, outside, _, _ = stream
-    staging = outside / uuid.uuid4().hex
-    data = content.encode() if isinstance(content, str) else content
-    staging.write_bytes(data)
-    target = folders.inputs / name
-    os.rename(staging, target)
-    return target
-
-
-def wait_for(predicate, stream, what: str, timeout: float = 90.0):
-    _, _, process, log_path = stream
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        if process.poll() is not None:
-            pytest.fail(f"the stream exited:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}:\n{log_path.read_text()[-3000:]}")
-
-
-def deliveries(name: str) -> list[tuple]:
-    return query(
-        "select delivery_id, status, rows_in, rows_loaded, rows_rejected, reason, parts "
-        "from raw.ingestion_files where source_file = %s order by claimed_at",
-        (name,),
-    )
-
-
-def loaded_files(name: str, count: int = 1) -> list[tuple]:
-    done = [d for d in deliveries(name) if d[1] in ("loaded", "quarantined")]
-    return done if len(done) >= count else []
 
 
 def test_any_legal_name_is_loaded_once_under_that_name(stream):

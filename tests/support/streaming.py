@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from pipeline import contract, db
 
@@ -139,3 +143,45 @@ def expected_from_files(paths: list[Path]) -> tuple[Counter, int]:
 
 def loaded_event_ids() -> Counter:
     return Counter(str(row[0]) for row in query("select event_id from raw.ecommerce_events"))
+
+
+# A running stream, as the module fixtures of the integration tests hold it:
+# (folders, a folder outside the inputs for writing before a rename, process, log path).
+
+
+def deliver(stream, name: str, content: str | bytes) -> Path:
+    """Write ``content`` outside the inputs folder, then rename it in (atomic)."""
+    folders, outside, _, _ = stream
+    staging = outside / uuid.uuid4().hex
+    data = content.encode() if isinstance(content, str) else content
+    staging.write_bytes(data)
+    target = folders.inputs / name
+    target.parent.mkdir(parents=True, exist_ok=True)  # a date-partitioned layout
+    os.rename(staging, target)
+    return target
+
+
+def wait_for(predicate, stream, what: str, timeout: float = 90.0):
+    _, _, process, log_path = stream
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if process.poll() is not None:
+            pytest.fail(f"the stream exited:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}:\n{log_path.read_text()[-3000:]}")
+
+
+def deliveries(name: str) -> list[tuple]:
+    return query(
+        "select delivery_id, status, rows_in, rows_loaded, rows_rejected, reason, parts "
+        "from raw.ingestion_files where source_file = %s order by claimed_at",
+        (name,),
+    )
+
+
+def loaded_files(name: str, count: int = 1) -> list[tuple]:
+    done = [d for d in deliveries(name) if d[1] in ("loaded", "quarantined")]
+    return done if len(done) >= count else []
