@@ -147,3 +147,52 @@ def test_a_failing_migration_is_one_line_and_leaves_nothing_half_done(fresh_data
         "where table_schema = 'raw' and column_name = 'half_done'",
     )
     assert half_done == 0
+
+
+def test_the_release_before_is_upgraded_to_keep_columns_beyond_the_contract(
+    fresh_database, tmp_path
+):
+    """A warehouse at migration 0003 (the release before 0004), holding rows and a file
+    ledger, gains extra_columns and the ledger's header columns in place."""
+    project = tmp_path / "release-before"
+    (project / "sql" / "migrations").mkdir(parents=True)
+    for path in (REPO_ROOT / "sql" / "migrations").glob("000[123].*.sql"):
+        (project / "sql" / "migrations" / path.name).write_text(path.read_text())
+    (project / "sql" / "roles.sql").write_text((REPO_ROOT / "sql" / "roles.sql").read_text())
+    dbname = fresh_database("upgrade_release_before")
+    before = subprocess.run(
+        [sys.executable, "-m", "ecom", "db"],
+        env={**os.environ, "PGDATABASE": dbname, "ECOM_PROJECT_DIR": str(project)},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert before.returncode == 0, before.stderr
+    with db.connection(None, dbname=dbname) as conn, conn.cursor() as cur:
+        cur.execute(
+            "insert into raw.ingestion_files (delivery_id, source_file, size_bytes, parts, "
+            "status) values ('d-1', 'old.csv', 10, 1, 'claimed')"
+        )
+        cur.execute(
+            "insert into raw.ecommerce_events (event_id, event_type, user_id, user_name, "
+            "product_id, product_name, category, price, quantity, event_time, session_id, "
+            f"source_file, batch_id, delivery_id, query_id) select {EVENT}, 'd-1', "
+            "'00000000-0000-4000-8000-000000000001' from generate_series(1, 20)"
+        )
+        conn.commit()
+
+    result = _ecom_db(dbname)
+    assert result.returncode == 0, result.stderr
+    assert "applied 0004.columns-beyond-the-contract" in result.stderr
+    assert _scalar(dbname, "select count(*) from raw.ecommerce_events") == 20
+    assert _scalar(dbname, "select count(extra_columns) from raw.ecommerce_events") == 0
+    assert _scalar(
+        dbname, "select (header, delimiter, compression) is null from raw.ingestion_files"
+    )
+    assert _scalar(
+        dbname,
+        "select has_column_privilege('ecom_loader', 'raw.ecommerce_events', 'extra_columns', "
+        "'insert') and has_column_privilege('ecom_loader', 'raw.ingestion_files', 'header', "
+        "'insert')",
+    )

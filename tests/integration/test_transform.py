@@ -167,3 +167,31 @@ def test_every_line_of_odd_files_is_accounted_for(spark, name, content, expected
     files = spark.createDataFrame([(name, content)], "source_file string, content string")
     rows = transform(files).where("is_data").orderBy("line_number").collect()
     assert [(row.line_number, list(row.reasons)) for row in rows] == expected
+
+
+def test_every_time_spelling_is_one_instant_in_python_spark_and_postgresql(spark, warehouse):
+    """Each accepted spelling (contract.TIMESTAMP_SPELLINGS): valid on both of the job's
+    paths, and Python's instant is PostgreSQL's (which stores it) to the microsecond;
+    Spark's (for lag only) truncates where PostgreSQL rounds."""
+    from datetime import timedelta
+
+    from pipeline import db
+
+    index = contract.FIELD_NAMES.index("event_time")
+    lines = [_with(index, spelling) for spelling in contract.TIMESTAMP_SPELLINGS]
+    content = contract.CSV_HEADER + "\n" + "\n".join(lines) + "\n"
+    files = spark.createDataFrame([("t.csv", content)], "source_file string, content string")
+    quoted = content.replace(",", ";")  # the Python path (another delimiter)
+    other = spark.createDataFrame([("u.csv", quoted)], "source_file string, content string")
+    for frame, parsed in ((files, False), (other, True)):
+        rows = transform(frame, parsed).where("is_data").orderBy("line_number").collect()
+        assert [list(row.reasons) for row in rows] == [[]] * len(lines), parsed
+        for row, spelling in zip(rows, contract.TIMESTAMP_SPELLINGS, strict=True):
+            python = contract.parse_timestamp(spelling)
+            spark_at = row.event_at.replace(tzinfo=python.tzinfo)
+            assert timedelta(0) <= python - spark_at <= timedelta(microseconds=1), spelling
+    with db.connection(None) as conn, conn.cursor() as cur:
+        cur.execute("set timezone = 'Asia/Kolkata'")  # the session's zone must not matter
+        for spelling in contract.TIMESTAMP_SPELLINGS:
+            cur.execute("select %s::timestamptz", (spelling,))
+            assert cur.fetchone()[0] == contract.parse_timestamp(spelling), spelling
