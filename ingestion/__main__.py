@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import zoneinfo
 from pathlib import Path
 
 from ingestion import job, sink, spark, status
@@ -19,7 +20,7 @@ EPILOG = """\
 every option can also be set in the environment (or .env): ECOM_INPUT_DIR,
 ECOM_CHECKPOINT_DIR, ECOM_ARCHIVE_DIR, ECOM_QUARANTINE_DIR, ECOM_TRIGGER_SECONDS,
 ECOM_MAX_FILES_PER_TRIGGER, ECOM_SPARK_MASTER, ECOM_PROCESSED_FILES,
-ECOM_SETTLE_SECONDS, ECOM_CSV_ESCAPE.
+ECOM_SETTLE_SECONDS, ECOM_CSV_ESCAPE, ECOM_NAIVE_TIMEZONE.
 
 what the inputs folder takes: any *.csv or *.tsv file, also compressed (gzip,
 bzip2, xz, zstd: told by its bytes, whatever its name, e.g. orders.csv.gz), in
@@ -35,7 +36,8 @@ delivery.
 what a file may hold: a header mapped by name (any order, any case, quoted or
 not; columns beyond the contract are kept in raw.ecommerce_events.extra_columns),
 separated by , ; tab or | (the header tells which), RFC 4180 quoting, event
-times in every ISO 8601 / RFC 3339 spelling with a zone. A file that is not CSV
+times in every ISO 8601 / RFC 3339 spelling with a zone (without one: quarantined,
+unless --naive-timezone names their zone). A file that is not CSV
 text (UTF-16, binary, a zip archive, unreadable), lacks a contract column or
 names one twice, or is a link or a special file (never opened) is moved to the
 quarantine folder and recorded in raw.ingestion_files with the reason.
@@ -119,6 +121,15 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         "never loaded with stray quotes (default: none)",
     )
     parser.add_argument(
+        "--naive-timezone",
+        type=_zone,
+        default=env("ECOM_NAIVE_TIMEZONE", ""),
+        metavar="ZONE",
+        help="read an event_time written without a zone (2026-11-25 10:00:00) as a wall time "
+        "in this IANA zone, e.g. Europe/Berlin; the file ledger records it with each delivery. "
+        "Without it such times are quarantined: they are ambiguous (default: none)",
+    )
+    parser.add_argument(
         "--processed",
         choices=("archive", "delete"),
         default=env("ECOM_PROCESSED_FILES", "archive"),
@@ -183,6 +194,18 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     return parser
 
 
+def _zone(name: str) -> str:
+    """An IANA time zone name, or "" (none)."""
+    if name:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(
+                f"unknown time zone {name!r}: give an IANA name such as Europe/Berlin or UTC"
+            ) from exc
+    return name
+
+
 def _spark_conf(pairs: list[str]) -> dict[str, str]:
     conf = {}
     for pair in pairs:
@@ -220,6 +243,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         max_files_per_trigger=args.max_files_per_trigger,
         processed=args.processed,
         escape=args.escape or None,
+        naive_timezone=args.naive_timezone or None,
         stream_name=args.stream_name,
         db_retry_seconds=args.db_retry_seconds,
         spark_conf={**_spark_ui_conf(args), **_spark_conf(args.conf)},

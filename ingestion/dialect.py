@@ -14,8 +14,8 @@ Records follow RFC 4180 strictly: a field that opens a quote must be a quoted
 field closed by a quote that a delimiter or the end of the record follows
 (``""`` inside it is a quote), else the record is malformed, never a value
 with stray quotes. With ``escape`` (``\\``, as Spark's CSV writer and MySQL
-write), ``\\"`` inside a quoted field is a quote and ``\\\\`` a backslash
-instead; a backslash before anything else is itself. A quoted field may hold
+write), ``\\"`` inside a quoted field is a quote and ``\\\\`` a backslash,
+besides ``""``; a backslash before anything else is itself. A quoted field may hold
 line breaks: lines are joined only into a well-formed record of the header's
 number of fields, of at most ``records.MAX_RECORD_LINES`` lines; otherwise
 the first line stands alone (malformed) and reading resumes at the next line.
@@ -50,7 +50,7 @@ class _Syntax:
             quoted = r'"(?:[^"]|"")*+"'
         else:
             e = re.escape(escape)
-            quoted = rf'"(?:[^"{e}]|{e}.)*+"'
+            quoted = rf'"(?:[^"{e}]|{e}.|"")*+"'
         unquoted = rf'[^"{d}\n][^{d}\n]*+'
         field = rf"(?:{quoted}|{unquoted})?"
         self.delimiter = delimiter
@@ -59,7 +59,7 @@ class _Syntax:
         self.record = re.compile(rf"{field}(?:{d}{field})*+(?=\r?\n|\Z)", re.S)
         self.field = re.compile(rf"({quoted})|([^{d}\n]*)", re.S)
         self.unescape = (
-            re.compile(rf"{re.escape(escape)}([{re.escape(escape)}\"])") if escape else None
+            re.compile(rf'{re.escape(escape)}([{re.escape(escape)}"])|"(")') if escape else None
         )
 
     def fields(self, record: str) -> list[str]:
@@ -76,7 +76,7 @@ class _Syntax:
                 if self.unescape is None:
                     values.append(inner.replace('""', '"'))
                 else:
-                    values.append(self.unescape.sub(r"\1", inner))
+                    values.append(self.unescape.sub(lambda m: m[1] or m[2], inner))
             else:
                 values.append(plain)
             position = match.end()

@@ -352,6 +352,7 @@ class Intake:
         part_bytes: int = 8 << 20,
         poll_seconds: float = 1.0,
         escape: str | None = None,
+        naive_timezone: str | None = None,
     ) -> None:
         if processed not in ("archive", "delete"):
             raise ValueError(f"unknown mode {processed!r}")
@@ -370,6 +371,7 @@ class Intake:
         self.part_bytes = part_bytes
         self.poll_seconds = poll_seconds
         self.escape = escape  # ingestion.dialect: a backslash, or None (RFC 4180's "")
+        self.naive_timezone = naive_timezone  # recorded with each delivery
         folders = (self.claimed_dir, self.plain_dir, self.multiline_dir, self.tmp_dir)
         for folder in (input_dir, *folders):
             folder.mkdir(parents=True, exist_ok=True)
@@ -879,9 +881,9 @@ class Intake:
             cur.execute(
                 "insert into raw.ingestion_files (delivery_id, source_file, size_bytes, sha256, "
                 "modified_at, parts, status, reason, rows_in, rows_loaded, rows_rejected, "
-                "completed_at, header, delimiter, compression, decompressed_bytes) "
-                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                "case when %s <> 'claimed' then clock_timestamp() end, %s, %s, %s, %s) "
+                "completed_at, header, delimiter, compression, decompressed_bytes, "
+                "naive_timezone) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "case when %s <> 'claimed' then clock_timestamp() end, %s, %s, %s, %s, %s) "
                 "on conflict (delivery_id) do nothing",
                 (
                     delivery_id,
@@ -900,6 +902,7 @@ class Intake:
                     found.delimiter,
                     found.compression,
                     found.decompressed,
+                    self.naive_timezone,
                 ),
             )
 

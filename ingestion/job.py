@@ -37,6 +37,7 @@ class JobConfig:
     max_files_per_trigger: int = 50
     processed: str = "archive"  # archive | delete
     escape: str | None = None  # ingestion.dialect: a backslash, or None (RFC 4180's "")
+    naive_timezone: str | None = None  # the zone of times written without one (IANA name)
     settle_seconds: float = 5.0
     part_bytes: int = 8 << 20
     stream_name: str = "ecommerce_events"
@@ -86,8 +87,9 @@ def _query_id_reader(checkpoint_dir: Path):
     return query_id
 
 
-def check_database() -> None:
-    """Fail fast, with one line, if the loader cannot reach its tables."""
+def check_database(naive_timezone: str | None = None) -> None:
+    """Fail fast, with one line, if the loader cannot reach its tables (or PostgreSQL
+    does not know the zone of naive times)."""
     with db.connection("loader") as conn, conn.cursor() as cur:
         try:
             cur.execute("select 1 from raw.ingestion_batches limit 1")
@@ -96,6 +98,13 @@ def check_database() -> None:
                 f"the loader role cannot read raw.ingestion_batches ({str(exc).strip()}); "
                 "run 'make db' to create the schema and grants"
             ) from exc
+        if naive_timezone is not None:
+            cur.execute("select count(*) from pg_timezone_names where name = %s", (naive_timezone,))
+            if cur.fetchone()[0] == 0:
+                raise IngestionError(
+                    f"PostgreSQL does not know the time zone {naive_timezone!r} "
+                    "(--naive-timezone): give an IANA name it lists in pg_timezone_names"
+                )
 
 
 def claim_checkpoint(checkpoint_dir: Path, input_dir: Path) -> None:
@@ -152,7 +161,7 @@ def build_query(spark, config: JobConfig, intake: Intake, writer: BatchWriter, m
         F.col("value").alias("content"),
     )
     writer_stream = (
-        for_sink(transform(files, multiline, config.escape or ""))
+        for_sink(transform(files, multiline, config.escape or "", config.naive_timezone))
         .writeStream.queryName(writer.stream_name)
         .option("checkpointLocation", str(_checkpoint(config, multiline).resolve()))
         .foreachBatch(writer)
@@ -182,6 +191,7 @@ def _intake(config: JobConfig) -> Intake:
         settle_seconds=config.settle_seconds,
         part_bytes=config.part_bytes,
         escape=config.escape,
+        naive_timezone=config.naive_timezone,
     )
 
 
@@ -209,7 +219,7 @@ def run(config: JobConfig) -> JobSummary:
     """Run the job until it is done (--once) or stopped (SIGINT/SIGTERM)."""
     from ingestion.spark import build_session
 
-    check_database()
+    check_database(config.naive_timezone)
     claim_checkpoint(config.checkpoint_dir, config.input_dir)
     summary = JobSummary()
     intake = _intake(config)

@@ -172,18 +172,25 @@ def split_lines(files: DataFrame, parsed: bool = False, escape: str = "") -> Dat
     )
 
 
-def _to_timestamp(value: Column) -> Column:
+def _to_timestamp(value: Column, naive_timezone: str | None = None) -> Column:
     """The instant of an event_time the contract's pattern allows (null if no such date).
     Spark reads every allowed spelling once upper-cased (not `t` or `z`); it truncates
-    a fraction past microseconds, where PostgreSQL, which stores the value, rounds."""
-    return F.try_to_timestamp(F.upper(value))
+    a fraction past microseconds, where PostgreSQL, which stores the value, rounds.
+    With ``naive_timezone``, a time without a zone is a wall time there."""
+    at = F.try_to_timestamp(F.upper(value))
+    if naive_timezone is None:
+        return at
+    naive = value.rlike(contract.NAIVE_TIMESTAMP_PATTERN)
+    return F.when(naive, F.to_utc_timestamp(at, naive_timezone)).otherwise(at)
 
 
 def _missing(value: Column) -> Column:
     return value.isNull() | (value == "")
 
 
-def _field_invalid(field: contract.Field, value: Column) -> Column:
+def _field_invalid(
+    field: contract.Field, value: Column, naive_timezone: str | None = None
+) -> Column:
     """True when a present value breaks the field's rule (mirrors contract._field_ok)."""
     if field.kind == "uuid":
         return ~value.rlike(contract.UUID_PATTERN)
@@ -203,7 +210,10 @@ def _field_invalid(field: contract.Field, value: Column) -> Column:
             | (as_int < contract.QUANTITY_MIN)
         )
     if field.kind == "timestamp":
-        return ~value.rlike(contract.TIMESTAMP_PATTERN) | _to_timestamp(value).isNull()
+        spelled = value.rlike(contract.TIMESTAMP_PATTERN)
+        if naive_timezone is not None:
+            spelled = spelled | value.rlike(contract.NAIVE_TIMESTAMP_PATTERN)
+        return ~spelled | _to_timestamp(value, naive_timezone).isNull()
     raise ValueError(f"unknown field kind {field.kind!r}")
 
 
@@ -250,7 +260,9 @@ def _only_group(field: contract.Field) -> str:
 _FAST_LINE_EVENT_TIME = "^" + ",".join(_only_group(f) for f in contract.FIELDS) + "$"
 
 
-def validate(lines: DataFrame, parsed: bool = False) -> DataFrame:
+def validate(
+    lines: DataFrame, parsed: bool = False, naive_timezone: str | None = None
+) -> DataFrame:
     """Attach to each line the reasons it breaks the contract (empty: valid).
 
     Returns these columns:
@@ -267,7 +279,9 @@ def validate(lines: DataFrame, parsed: bool = False) -> DataFrame:
       rejected).
 
     With ``parsed`` (lines from the Python path, split_lines), the fields are the
-    ones ingestion.dialect read, and there is no fast path.
+    ones ingestion.dialect read, and there is no fast path. With ``naive_timezone``
+    (an IANA name), a time without a zone is valid, in that zone: its text gets the
+    zone's name appended for PostgreSQL, which reads it so.
     """
     line = F.col("line")
     columns = ("source_file", "line_number", "header_ok", "is_data", "line", "_extra")
@@ -299,7 +313,7 @@ def validate(lines: DataFrame, parsed: bool = False) -> DataFrame:
         "_matched",
         *contract.FIELD_NAMES,
         _CORRUPT,
-        _to_timestamp(F.coalesce("_fast_time", "event_time")).alias("event_at"),
+        _to_timestamp(F.coalesce("_fast_time", "event_time"), naive_timezone).alias("event_at"),
     )
 
     # Spark's text reader turns bytes that are not UTF-8 into U+FFFD; PostgreSQL
@@ -307,7 +321,8 @@ def validate(lines: DataFrame, parsed: bool = False) -> DataFrame:
     valid_text = F.is_valid_utf8("line") & ~line.contains("\u0000") & ~line.contains(REPLACEMENT)
     field_reasons = [
         F.when(_missing(F.col(f.name)), F.lit(contract.reason_missing(f.name))).when(
-            _field_invalid(f, F.col(f.name)), F.lit(contract.reason_invalid(f.name))
+            _field_invalid(f, F.col(f.name), naive_timezone),
+            F.lit(contract.reason_invalid(f.name)),
         )
         for f in contract.FIELDS
     ]
@@ -342,7 +357,7 @@ def validate(lines: DataFrame, parsed: bool = False) -> DataFrame:
         "_extra",
     ).select(
         F.when(F.col("_fast"), F.col("line")).alias("copy_line"),
-        *(F.col(name) for name in EVENT_COLUMNS),
+        *(_for_copy(name, naive_timezone) for name in EVENT_COLUMNS),
         "event_at",
         "source_file",
         "line_number",
@@ -353,9 +368,26 @@ def validate(lines: DataFrame, parsed: bool = False) -> DataFrame:
     )
 
 
-def transform(files: DataFrame, parsed: bool = False, escape: str = "") -> DataFrame:
+def _for_copy(name: str, naive_timezone: str | None) -> Column:
+    """A field's text for COPY: a time without a zone (valid only with ``naive_timezone``;
+    the fast path's pattern takes none) gets the zone's name, which PostgreSQL reads."""
+    column = F.col(name)
+    if name != "event_time" or naive_timezone is None:
+        return column
+    zoned = F.concat(column, F.lit(f" {naive_timezone}"))
+    return F.when(column.rlike(contract.NAIVE_TIMESTAMP_PATTERN), zoned).otherwise(column).alias(
+        name
+    )
+
+
+def transform(
+    files: DataFrame,
+    parsed: bool = False,
+    escape: str = "",
+    naive_timezone: str | None = None,
+) -> DataFrame:
     """The whole transformation: parts -> validated records (``parsed``: the Python path)."""
-    return validate(split_lines(files, parsed, escape), parsed)
+    return validate(split_lines(files, parsed, escape), parsed, naive_timezone)
 
 
 def for_sink(validated: DataFrame) -> DataFrame:

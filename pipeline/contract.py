@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ PRICE_PATTERN = r"^[0-9]{1,8}(\.[0-9]{1,2})?$"
 TIMESTAMP_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
     r"([Zz]|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?| ?UTC)$"
+)
+# The same without a zone: quarantined, unless the user names the zone such times are in
+# (--naive-timezone), as PostgreSQL reads them then (see parse_timestamp).
+NAIVE_TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?$"
 )
 # The spellings above, one example each: the tests hold Python's reading, Spark's and
 # PostgreSQL's to the same instant for every one of them.
@@ -130,32 +136,51 @@ _UUID = re.compile(UUID_PATTERN)
 _POSITIVE_INT = re.compile(POSITIVE_INT_PATTERN)
 _PRICE = re.compile(PRICE_PATTERN)
 _TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+_NAIVE = re.compile(NAIVE_TIMESTAMP_PATTERN)
 
 
 _ZONE = re.compile(r"(?:[Zz]| ?UTC|([+-])([0-9]{2}):?([0-9]{2})?)$")
 
 
-def parse_timestamp(value: str) -> datetime | None:
+def parse_timestamp(value: str, naive_timezone: str | None = None) -> datetime | None:
     """Parse an event_time the way the contract allows, returned in UTC, at microsecond
-    precision rounded as PostgreSQL rounds (half to even, of the fraction as a double)."""
-    if not _TIMESTAMP.match(value):
+    precision rounded as PostgreSQL rounds (half to even, of the fraction as a double).
+
+    With ``naive_timezone`` (an IANA name), a time without a zone is in that zone; a
+    wall time that occurs twice (clocks going back) or not at all (going forward)
+    takes the offset PostgreSQL gives it: the one after the change, or before it.
+    """
+    naive = naive_timezone is not None and _NAIVE.match(value) is not None
+    if not naive and not _TIMESTAMP.match(value):
         return None
-    zone = _ZONE.search(value)
     offset = timedelta(0)
-    if zone[1]:
-        offset = timedelta(hours=int(zone[2]), minutes=int(zone[3] or 0))
-        offset = -offset if zone[1] == "-" else offset
-    local = value[: zone.start()]
+    local = value
+    if not naive:
+        zone = _ZONE.search(value)
+        if zone[1]:
+            offset = timedelta(hours=int(zone[2]), minutes=int(zone[3] or 0))
+            offset = -offset if zone[1] == "-" else offset
+        local = value[: zone.start()]
     seconds, _, fraction = local.partition(".")
     try:
         parsed = datetime.fromisoformat(seconds[:10] + "T" + seconds[11:])
     except ValueError:
         return None
+    if naive:
+        offset = _wall_offset(parsed, ZoneInfo(naive_timezone))
     micros = round(float("0." + fraction) * 1_000_000) if fraction else 0
     return (parsed + timedelta(microseconds=micros) - offset).replace(tzinfo=UTC)
 
 
-def _field_ok(field: Field, value: str) -> bool:
+def _wall_offset(wall: datetime, zone: ZoneInfo) -> timedelta:
+    first, second = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first.utcoffset()
+    exists = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall
+    return (second if exists else first).utcoffset()  # twice: after the change; never: before
+
+
+def _field_ok(field: Field, value: str, naive_timezone: str | None = None) -> bool:
     if field.kind == "uuid":
         return bool(_UUID.match(value))
     if field.kind == "enum":
@@ -174,11 +199,11 @@ def _field_ok(field: Field, value: str) -> bool:
     if field.kind == "int":
         return bool(_POSITIVE_INT.match(value)) and QUANTITY_MIN <= int(value) <= QUANTITY_MAX
     if field.kind == "timestamp":
-        return parse_timestamp(value) is not None
+        return parse_timestamp(value, naive_timezone) is not None
     raise ValueError(f"unknown field kind {field.kind!r}")
 
 
-def validate_row(values: list[str]) -> list[str]:
+def validate_row(values: list[str], naive_timezone: str | None = None) -> list[str]:
     """Return the reasons a parsed CSV row breaks the contract ([] if it is valid).
 
     ``values`` are the raw strings of one record. An empty string counts as
@@ -190,7 +215,7 @@ def validate_row(values: list[str]) -> list[str]:
     for field, value in zip(FIELDS, values, strict=True):
         if value == "":
             reasons.append(reason_missing(field.name))
-        elif not _field_ok(field, value):
+        elif not _field_ok(field, value, naive_timezone):
             reasons.append(reason_invalid(field.name))
     return reasons
 
@@ -202,7 +227,7 @@ STRICT_RECORD_PATTERN = r'^(?:"(?:[^"]|"")*+"|[^",][^,]*+)?(?:,(?:"(?:[^"]|"")*+
 _STRICT_RECORD = re.compile(STRICT_RECORD_PATTERN)
 
 
-def validate_line(line: str) -> list[str]:
+def validate_line(line: str, naive_timezone: str | None = None) -> list[str]:
     """Validate one CSV record (without its newline) of the contract's header against it."""
     if "\x00" in line or "\ufffd" in line:
         return [REASON_INVALID_ENCODING]
@@ -211,4 +236,4 @@ def validate_line(line: str) -> list[str]:
     rows = list(csv.reader(io.StringIO(line)))
     if len(rows) != 1:
         return [REASON_MALFORMED_ROW]
-    return validate_row(rows[0])
+    return validate_row(rows[0], naive_timezone)

@@ -163,6 +163,13 @@ def tabs(rows, tmp_path) -> bytes:
     return python_csv(rows, dialect="excel-tab").encode()
 
 
+def pandas_naive(rows, tmp_path) -> bytes:
+    """Times without a zone (a tz-naive column), as Europe/Berlin wall times."""
+    frame = as_frame(rows)
+    frame["event_time"] = frame["event_time"].dt.tz_convert("Europe/Berlin").dt.tz_localize(None)
+    return frame.to_csv(index=False).encode()
+
+
 def gzipped(rows, tmp_path) -> bytes:
     return gzip.compress(pandas_plain(rows, tmp_path))
 
@@ -314,18 +321,33 @@ def test_spark_default_writer_loads_nothing_wrong_and_with_escape_loads_exactly(
     ] == [["malformed_csv_row"]]
     assert "_SUCCESS" in os.listdir(folders.inputs / "spark-default"), "left alone"
 
-    # The same folder, read by a job told that quotes are escaped with a backslash.
+    # The same folder, read by a job told that quotes are escaped with a backslash, and
+    # times without a zone, quarantined by the stream, read by one told their zone.
+    naive_rows = events(103)
+    deliver(stream, "naive.csv", pandas_naive(naive_rows, tmp_path))
+    (naive,) = wait_for(lambda: loaded_files("naive.csv"), stream, "naive.csv")
+    assert naive[1:5] == ("loaded", 24, 0, 24)
+    assert query(
+        "select distinct reasons from raw.ecommerce_events_rejected where source_file = %s",
+        ("naive.csv",),
+    ) == [(["invalid_event_time"],)]
     reset_raw()
     again = Folders(tmp_path / "escape")
     again.inputs.mkdir(parents=True)
     os.rename(tmp_path / "escaped-copy", again.inputs / "spark-default")
-    result = ingest_once(again, "--escape", "\\")
+    (again.inputs / "naive.csv").write_bytes(pandas_naive(naive_rows, tmp_path))
+    result = ingest_once(again, "--escape", "\\", "--naive-timezone", "Europe/Berlin")
     assert result.returncode == 0, result.stderr[-3000:]
-    (escaped_file,) = query("select source_file, rows_loaded from raw.ingestion_files")
-    assert escaped_file[1] == 24
-    loaded = loaded_rows(escaped_file[0])
+    ledger = dict(query("select source_file, rows_loaded from raw.ingestion_files"))
+    (escaped_file,) = [name for name in ledger if name.startswith("spark-default/")]
+    assert ledger == {escaped_file: 24, "naive.csv": 24}
+    loaded = loaded_rows(escaped_file)
     for row in plain_rows:
         assert tuple(loaded[row["event_id"]][1:11]) == expected_row(row)[1:], row
+    loaded = loaded_rows("naive.csv")
+    for row in naive_rows:
+        assert tuple(loaded[row["event_id"]][1:11]) == expected_row(row)[1:], row
+    assert query("select distinct naive_timezone from raw.ingestion_files") == [("Europe/Berlin",)]
 
 
 def test_a_file_without_a_contract_column_is_quarantined_whole(stream):

@@ -195,3 +195,29 @@ def test_every_time_spelling_is_one_instant_in_python_spark_and_postgresql(spark
         for spelling in contract.TIMESTAMP_SPELLINGS:
             cur.execute("select %s::timestamptz", (spelling,))
             assert cur.fetchone()[0] == contract.parse_timestamp(spelling), spelling
+
+
+def test_naive_times_in_a_named_zone_are_one_instant_in_python_spark_and_postgresql(
+    spark, warehouse
+):
+    from pipeline import db
+
+    zone = "Europe/Berlin"
+    walls = ["2026-11-25 10:00:00.5", "2026-07-01T10:00:00", "2026-10-25 02:30:00"]
+    index = contract.FIELD_NAMES.index("event_time")
+    lines = [_with(index, wall) for wall in walls] + [GOOD]
+    content = contract.CSV_HEADER + "\n" + "\n".join(lines) + "\n"
+    files = spark.createDataFrame([("n.csv", content)], "source_file string, content string")
+    without = transform(files).where("is_data").orderBy("line_number").collect()
+    assert [list(row.reasons) for row in without] == [["invalid_event_time"]] * 3 + [[]]
+    rows = transform(files, naive_timezone=zone).where("is_data").orderBy("line_number").collect()
+    assert [list(row.reasons) for row in rows] == [[]] * 4
+    assert rows[-1].copy_line == GOOD, "a time with its zone keeps the fast path"
+    with db.connection(None) as conn, conn.cursor() as cur:
+        for row, wall in zip(rows, walls, strict=False):
+            python = contract.parse_timestamp(wall, zone)
+            assert row.event_time == f"{wall} {zone}"  # the text COPY reads
+            if wall != walls[-1]:  # the hour that occurs twice: Spark (lag only) takes the first
+                assert row.event_at.replace(tzinfo=python.tzinfo) == python, wall
+            cur.execute("select %s::timestamptz", (row.event_time,))
+            assert cur.fetchone()[0] == python, wall

@@ -110,3 +110,24 @@ def test_fractions_round_as_postgresql_rounds():
     assert parse("2026-11-25T04:30:00.0000015-05").isoformat() == "2026-11-25T09:30:00.000002+00:00"
     assert parse("2026-11-25T04:30:00.0000005Z").microsecond == 0  # half to even
     assert parse("2026-11-25T04:30:00.9999996-0530").isoformat() == "2026-11-25T10:00:01+00:00"
+
+
+@pytest.mark.parametrize(
+    ("wall", "utc"),
+    [
+        ("2026-11-25 10:00:00.5", "2026-11-25T09:00:00.500000+00:00"),
+        ("2026-07-01T10:00:00", "2026-07-01T08:00:00+00:00"),  # summer time
+        ("2026-10-25 02:30:00", "2026-10-25T01:30:00+00:00"),  # twice: after the change
+        ("2026-03-29 02:30:00", "2026-03-29T01:30:00+00:00"),  # never: before the change
+    ],
+)
+def test_a_naive_time_is_a_wall_time_in_the_zone_given(wall, utc):
+    assert contract.parse_timestamp(wall) is None  # ambiguous unless a zone is named
+    assert contract.parse_timestamp(wall, "Europe/Berlin").isoformat() == utc
+    assert contract.parse_timestamp(wall + "Z", "Europe/Berlin") == contract.parse_timestamp(
+        wall + "Z"
+    ), "a time with its zone keeps it"
+
+
+def test_with_a_backslash_escape_doubled_quotes_still_read():
+    assert dialect.split_record('"Desk ""Pro"", \\"x\\"",y', ",", "\\") == ['Desk "Pro", "x"', "y"]
