@@ -375,8 +375,8 @@ def _for_copy(name: str, naive_timezone: str | None) -> Column:
     if name != "event_time" or naive_timezone is None:
         return column
     zoned = F.concat(column, F.lit(f" {naive_timezone}"))
-    return F.when(column.rlike(contract.NAIVE_TIMESTAMP_PATTERN), zoned).otherwise(column).alias(
-        name
+    return (
+        F.when(column.rlike(contract.NAIVE_TIMESTAMP_PATTERN), zoned).otherwise(column).alias(name)
     )
 
 
