@@ -26,7 +26,9 @@ transform's Python path (on Spark's executors) use this module.
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -110,6 +112,11 @@ class Header:
     positions: tuple[int, ...]  # the column of each contract field, in contract order
     extras: tuple[int, ...]  # the columns beyond the contract
 
+    @functools.cached_property
+    def in_order(self) -> bool:
+        """The contract's columns, in its order, and nothing else (any delimiter)."""
+        return not self.extras and self.positions == tuple(range(len(self.positions)))
+
     @property
     def canonical(self) -> bool:
         """The contract's own header: its files take the JVM's fast path."""
@@ -127,8 +134,27 @@ class Header:
         values = [fields[i] for i in self.positions]
         if not self.extras:
             return values, None
-        extra = {self.names[i]: fields[i] for i in self.extras}
-        return values, json.dumps(extra, ensure_ascii=False)
+        return values, self.extra_json(fields)
+
+    def extra_json(self, fields: list[str]) -> str:
+        """The columns beyond the contract of a record, as one JSON object."""
+        items = []
+        for i in self.extras:
+            value = fields[i]
+            if _JSON_UNSAFE.search(value):
+                quoted = json.dumps(value, ensure_ascii=False)
+            else:
+                quoted = f'"{value}"'
+            items.append(f"{_json_key(self.names[i])}: {quoted}")
+        return "{" + ", ".join(items) + "}"
+
+
+_JSON_UNSAFE = re.compile(r'["\\\x00-\x1f]')
+
+
+@functools.lru_cache(maxsize=256)
+def _json_key(name: str) -> str:
+    return json.dumps(name, ensure_ascii=False)
 
 
 class HeaderProblem(ValueError):
@@ -206,3 +232,84 @@ def records(text: str, header: Header, escape: str | None = None, start: int = 0
                 continue
         yield Record(line, text[position:end].removesuffix("\r"), None)
         position, line = end + 1, line + 1
+
+
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def canonical(values: list[str]) -> str:
+    """A record in the contract's own dialect: comma-separated, quoted (RFC 4180) where
+    a value holds a comma, a quote or a line break."""
+    return ",".join(
+        '"' + value.replace('"', '""') + '"' if _NEEDS_QUOTES.search(value) else value
+        for value in values
+    )
+
+
+def canonical_records(body: str, escape: str | None = None) -> tuple[bool, list[tuple]]:
+    """A part read in its header's dialect, for the transform's Python path.
+
+    Returns (whether its first line is a header, records), each record
+    ``(first line, text as written, the contract's values as one record in the
+    contract's own dialect or None when malformed, extra columns as JSON)``.
+    Without a header, the records are the part's lines (each to be quarantined
+    as bad_header) and nothing else is read.
+    """
+    try:
+        header = read_header(body.split("\n", 1)[0], escape)
+    except HeaderProblem:  # the intake quarantines such files whole
+        header = None
+    if header is None:
+        lines = body.split("\n")
+        return False, [(i, line.removesuffix("\r"), None, None) for i, line in enumerate(lines)]
+    found = _by_csv_module(body, header) if escape is None else None
+    if found is None:
+        found = [(r.first_line, r.text, r.fields) for r in records(body, header, escape, start=1)]
+    return True, [_canonical_record(header, *record) for record in found]
+
+
+def _by_csv_module(body: str, header: Header) -> list[tuple] | None:
+    """(first line, text, fields) of every record, read by Python's csv module (C): the
+    fast reading of a well-formed part. None where it could read otherwise than
+    ``records`` does (a broken quote, a bare carriage return, a field past its size
+    limit, a record over several lines that records() would not join): the caller
+    then reads the part with ``records``."""
+    if body.count("\r") != body.count("\r\n"):
+        return None
+    lines = body.split("\n")
+    reader = csv.reader(io.StringIO(body, newline=""), delimiter=header.delimiter, strict=True)
+    found = [(0, lines[0].removesuffix("\r"), None)]
+    width = len(header.names)
+    try:
+        next(reader)
+        first = reader.line_num
+        if first != 1:
+            return None
+        for fields in reader:
+            last = reader.line_num
+            if last - first == 1:
+                text = lines[first]
+            elif last - first > MAX_RECORD_LINES or len(fields) != width:
+                return None
+            else:
+                text = "\n".join(lines[first:last])
+            found.append((first, text.removesuffix("\r"), fields or [""]))
+            first = last
+    except csv.Error:
+        return None
+    if first < len(lines):  # a last, empty line (records() reads it as one)
+        found.extend((i, lines[i].removesuffix("\r"), [""]) for i in range(first, len(lines)))
+    return found
+
+
+def _canonical_record(header: Header, first: int, text: str, fields: list[str] | None) -> tuple:
+    if fields is None or len(fields) != len(header.names):
+        return first, text, None, None
+    values = fields if header.in_order else [fields[i] for i in header.positions]
+    joined = ",".join(values)
+    plain = joined.count(",") == len(values) - 1 and not _NEEDS_QUOTES_BUT_COMMA.search(joined)
+    extra = header.extra_json(fields) if header.extras else None
+    return first, text, joined if plain else canonical(values), extra
+
+
+_NEEDS_QUOTES_BUT_COMMA = re.compile(r'["\r\n]')

@@ -280,6 +280,7 @@ class _Inotify:
         )
         self._folders: dict[int, str] = {}  # watch descriptor -> folder, relative ("": the root)
         self._folders[self._inotify.add_watch(str(folder), self._mask)] = ""
+        self._watched = {""}
 
     @classmethod
     def create(cls, folder: Path) -> _Inotify | None:
@@ -291,7 +292,7 @@ class _Inotify:
 
     def watch(self, relative: str) -> None:
         """Watch a subfolder too (new folders of a date-partitioned layout)."""
-        if relative in self._folders.values():
+        if relative in self._watched:
             return
         try:
             wd = self._inotify.add_watch(str(self.folder / relative), self._mask)
@@ -299,6 +300,7 @@ class _Inotify:
             log.debug("cannot watch %s: %s", relative, exc)
             return
         self._folders[wd] = relative
+        self._watched.add(relative)
 
     def read(self, timeout: float) -> list[tuple[str, str]]:
         """(relative name, what) pairs: what is complete | writing | gone | folder | overflow."""
@@ -309,7 +311,7 @@ class _Inotify:
                 out.append(("", "overflow"))
                 continue
             if event.mask & f.IGNORED:  # the folder is gone
-                self._folders.pop(event.wd, None)
+                self._watched.discard(self._folders.pop(event.wd, None))
                 continue
             folder = self._folders.get(event.wd)
             if folder is None:
@@ -706,7 +708,7 @@ class Intake:
             if not found.parts:
                 newline = buffer.find(b"\n")
                 first_line = buffer[: newline + 1] if newline != -1 else buffer + b"\n"
-            at = records.cut(buffer, at_end) if not at_end else len(buffer)
+            at = records.cut(buffer, at_end, found.framing) if not at_end else len(buffer)
             if at == 0:  # no record boundary yet: a record longer than a part
                 if len(buffer) < 4 * self.part_bytes:
                     data = read(self.part_bytes)
@@ -722,7 +724,9 @@ class Intake:
                 found.parsed = True  # escapes to read: the Python path
             whole = compression is None and not found.parts and at_end and not buffer
             found.parts.append(
-                self._write_part(src, chunk, first_line, len(found.parts), lines_before, whole)
+                self._write_part(
+                    src, chunk, first_line, len(found.parts), lines_before, whole, found
+                )
             )
             lines_before += chunk.count(b"\n")
         return found
@@ -747,6 +751,7 @@ class Intake:
             return
         found.header, found.delimiter = header.line, header.delimiter_name
         found.parsed = True
+        found.framing = records.Framing(header.delimiter, len(header.names))
 
     def _as_multiline(self, name: str) -> str:
         info = Part.parse(name)
@@ -757,11 +762,18 @@ class Intake:
         return renamed
 
     def _write_part(
-        self, src: Path, chunk: bytes, first_line: bytes, index: int, lines_before: int, whole: bool
+        self,
+        src: Path,
+        chunk: bytes,
+        first_line: bytes,
+        index: int,
+        lines_before: int,
+        whole: bool,
+        found: _Inspection,
     ) -> str:
         # part 0's lines are numbered from 1; a later part's line 0 is the copied first line
         offset = 0 if index == 0 else lines_before - 1
-        multiline = records.has_multiline_record(chunk)
+        multiline = found.parsed or records.has_multiline_record(chunk, found.framing)
         name = part_name(src.stem, index, offset, multiline)
         target = self.tmp_dir / name
         if whole:
@@ -939,6 +951,7 @@ class _Inspection:
     header: str | None = None
     delimiter: str | None = None
     parsed: bool = False  # the Python path (ingestion.transform): not the contract's dialect
+    framing: records.Framing = records.CONTRACT  # where records end, for cutting parts
     parts: list[str] = field(default_factory=list)
 
     def describe(self) -> list[str]:

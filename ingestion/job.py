@@ -161,7 +161,7 @@ def build_query(spark, config: JobConfig, intake: Intake, writer: BatchWriter, m
         F.col("value").alias("content"),
     )
     writer_stream = (
-        for_sink(transform(files, multiline, config.escape or "", config.naive_timezone))
+        for_sink(transform(files, multiline, config.escape or "", config.naive_timezone), multiline)
         .writeStream.queryName(writer.stream_name)
         .option("checkpointLocation", str(_checkpoint(config, multiline).resolve()))
         .foreachBatch(writer)
@@ -314,7 +314,7 @@ def run(config: JobConfig) -> JobSummary:
         summary.rows_rejected,
         f", {summary.replayed} replayed batches skipped" if summary.replayed else "",
         intake.claimed,
-        f", {intake.quarantined} quarantined as unreadable" if intake.quarantined else "",
+        f", {intake.quarantined} quarantined whole" if intake.quarantined else "",
     )
     return summary
 

@@ -22,7 +22,9 @@ lines: ``first_opener`` finds those, trying ``OPENER`` on lines with a quote.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
+from dataclasses import dataclass
 
 from pipeline import contract
 
@@ -30,24 +32,52 @@ _TEXT_FIELDS = sum(1 for field in contract.FIELDS if field.kind == "text")
 # A valid record's quoted fields hold at most this many line breaks, plus its first line.
 MAX_RECORD_LINES = _TEXT_FIELDS * contract.TEXT_MAX_LENGTH + 1
 
+
 # A line, read from a record's start, that ends inside a quoted field: any
-# number of complete fields (quoted, with anything up to the next comma after
+# number of complete fields (quoted, with anything up to the next delimiter after
 # the closing quote, or unquoted), then a field that opens a quote and does not
 # close it on this line.
-_FIELD = r'(?:"(?:[^"\n]|"")*+"[^,\n]*+|[^",\n][^,\n]*+)?'
-_OPENER = rf'(?m)^(?:{_FIELD},)*+"(?:[^"\n]|"")*+$'
+def _opener(delimiter: str) -> str:
+    d = re.escape(delimiter)
+    field = rf'(?:"(?:[^"\n]|"")*+"[^{d}\n]*+|[^"{d}\n][^{d}\n]*+)?'
+    return rf'(?m)^(?:{field}{d})*+"(?:[^"\n]|"")*+$'
+
+
+_OPENER = _opener(",")
 OPENER = re.compile(_OPENER)
 OPENER_BYTES = re.compile(_OPENER.encode())
 
 
-def first_opener(text: str | bytes, start: int = 0) -> int:
-    """The offset of the first line at or after ``start`` (a line start) that OPENER
-    matches, or -1. Only lines with a quote are tried: the common line has none.
+@dataclass(frozen=True)
+class Framing:
+    """How records are framed: the delimiter and the number of fields of a well-formed
+    record (a file's header says both; the defaults are the contract's)."""
+
+    delimiter: str = ","
+    fields: int = len(contract.FIELDS)
+
+    @functools.cached_property
+    def _patterns(self) -> tuple[re.Pattern, re.Pattern]:
+        pattern = _opener(self.delimiter)
+        return re.compile(pattern), re.compile(pattern.encode())
+
+    def opener(self, text: str | bytes) -> re.Pattern:
+        return self._patterns[0] if isinstance(text, str) else self._patterns[1]
+
+
+CONTRACT = Framing()
+
+
+def first_opener(text: str | bytes, start: int = 0, framing: Framing = CONTRACT) -> int:
+    """The offset of the first line at or after ``start`` (a line start) that opens a
+    record over several lines, or -1. Only lines with a quote are tried: the common
+    line has none.
     """
+    pattern = framing.opener(text)
     if isinstance(text, str):
-        pattern, quote, newline = OPENER, '"', "\n"
+        quote, newline = '"', "\n"
     else:
-        pattern, quote, newline = OPENER_BYTES, b'"', b"\n"
+        quote, newline = b'"', b"\n"
     position = start
     while True:
         found = text.find(quote, position)
@@ -61,9 +91,12 @@ def first_opener(text: str | bytes, start: int = 0) -> int:
             return -1
 
 
-def continues(line: str | bytes) -> bool:
+def continues(line: str | bytes, delimiter: str = ",") -> bool:
     """Whether a line that starts inside a quoted field is still inside one at its end."""
-    quote, comma = ('"', ",") if isinstance(line, str) else (b'"', b",")
+    if isinstance(line, str):
+        quote, comma = '"', delimiter
+    else:
+        quote, comma = b'"', delimiter.encode()
     inside = True
     i = 0
     while True:
@@ -84,13 +117,13 @@ def continues(line: str | bytes) -> bool:
             i += 1
 
 
-def strict_field_count(record: str | bytes) -> int | None:
+def strict_field_count(record: str | bytes, delimiter: str = ",") -> int | None:
     """How many fields a record has, if each quoted field in it is closed by a
     quote that a separator or the end follows (RFC 4180); None otherwise."""
     if isinstance(record, str):
-        quote, comma, record = '"', ",", record.removesuffix("\r")
+        quote, comma, record = '"', delimiter, record.removesuffix("\r")
     else:
-        quote, comma, record = b'"', b",", record.removesuffix(b"\r")
+        quote, comma, record = b'"', delimiter.encode(), record.removesuffix(b"\r")
     count = 1
     i = 0
     while True:
@@ -110,18 +143,19 @@ def strict_field_count(record: str | bytes) -> int | None:
         i = k + 1
 
 
-def record_end(lines: list, first: int) -> int:
+def record_end(lines: list, first: int, framing: Framing = CONTRACT) -> int:
     """The last line of the record that ``lines[first]`` opens (a line OPENER matches).
 
     ``first`` itself when the quoted field does not close within
     MAX_RECORD_LINES lines or before the end of ``lines``, or when the joined
-    lines do not make a well-formed record of the contract's number of fields.
+    lines do not make a well-formed record of ``framing``'s number of fields.
     """
     last = min(len(lines), first + MAX_RECORD_LINES)
     for index in range(first + 1, last):
-        if not continues(lines[index]):
+        if not continues(lines[index], framing.delimiter):
             joined = lines[first][:0].join(_with_newlines(lines[first : index + 1]))
-            return index if strict_field_count(joined) == len(contract.FIELDS) else first
+            count = strict_field_count(joined, framing.delimiter)
+            return index if count == framing.fields else first
     return first
 
 
@@ -164,7 +198,9 @@ def _line_at(offsets: list[int], position: int) -> int:
     return bisect.bisect_right(offsets, position) - 1
 
 
-def _lines_from(data: bytes, start: int, complete_only: bool) -> tuple[list[bytes], list[int]]:
+def _lines_from(
+    data: bytes, start: int, complete_only: bool, delimiter: str = ","
+) -> tuple[list[bytes], list[int]]:
     """The lines from ``start`` on that a record opened there could span, and the
     offset after each; with ``complete_only``, a last line without \\n is left out."""
     lines, ends = [], []
@@ -177,12 +213,12 @@ def _lines_from(data: bytes, start: int, complete_only: bool) -> tuple[list[byte
         lines.append(data[start:newline])
         ends.append(newline + 1)
         start = newline + 1
-        if len(lines) > 1 and not continues(lines[-1]):
+        if len(lines) > 1 and not continues(lines[-1], delimiter):
             break
     return lines, ends
 
 
-def cut(data: bytes, at_end: bool) -> int:
+def cut(data: bytes, at_end: bool, framing: Framing = CONTRACT) -> int:
     """Where to cut ``data`` (which starts at a record boundary) into a part.
 
     The length of the longest prefix that ends with a line break between two
@@ -193,24 +229,24 @@ def cut(data: bytes, at_end: bool) -> int:
         return len(data)
     position = 0
     while True:
-        opener = first_opener(data, position)
+        opener = first_opener(data, position, framing)
         if opener == -1:
             return max(position, data.rfind(b"\n", position) + 1)
-        lines, ends = _lines_from(data, opener, complete_only=True)
-        end = record_end(lines, 0)
+        lines, ends = _lines_from(data, opener, True, framing.delimiter)
+        end = record_end(lines, 0, framing)
         if end == 0 and len(lines) < MAX_RECORD_LINES:
             return opener  # the record may close in data not read yet
         position = ends[end]  # after the record, or after the opener's line standing alone
 
 
-def has_multiline_record(data: bytes) -> bool:
+def has_multiline_record(data: bytes, framing: Framing = CONTRACT) -> bool:
     """Whether ``data`` (whole records) holds a record over several lines."""
     position = 0
     while True:
-        opener = first_opener(data, position)
+        opener = first_opener(data, position, framing)
         if opener == -1:
             return False
-        lines, ends = _lines_from(data, opener, complete_only=False)
-        if record_end(lines, 0) > 0:
+        lines, ends = _lines_from(data, opener, False, framing.delimiter)
+        if record_end(lines, 0, framing) > 0:
             return True
         position = ends[0]

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EVENTS_COPY = (
-    "copy raw.ecommerce_events ({}, source_file, batch_id, delivery_id, query_id, extra_columns) "
+    "copy raw.ecommerce_events ({}, extra_columns, source_file, batch_id, delivery_id, query_id) "
     "from stdin with (format csv)".format(", ".join(EVENT_COLUMNS))
 )
 REJECTS_COPY = (
@@ -105,6 +105,15 @@ def _concatenated(strings: pa.Array) -> bytes:
     return strings.buffers()[2][first:last].to_pybytes()
 
 
+def _csv_field(plain: pa.Table):
+    """The extra columns' JSON of plain lines as a CSV field: quoted, or empty (null)."""
+    if "extra" not in plain.column_names:
+        return pa.scalar("")
+    extra = plain["extra"]
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(extra, '"', '""'), '"', "")
+    return pc.coalesce(quoted, pa.scalar(""))
+
+
 def _quoted(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
@@ -150,11 +159,10 @@ def split_batch(
     origins = [origin(name) for name in names]
     files = pa.array([source for source, _ in origins], pa.string())
     deliveries = pa.array([delivery for _, delivery in origins], pa.string())
-    # ",<file>,<batch>,<delivery>,<query>,\n" per part: what a plain line needs appended
-    # (a plain line has no columns beyond the contract: extra_columns is null)
+    # "<file>,<batch>,<delivery>,<query>\n" per part: the lineage a plain line needs
     suffixes = pa.array(
         [
-            f"{_quoted(source)},{batch_id},{delivery or ''},{query_id},\n"
+            f"{_quoted(source)},{batch_id},{delivery or ''},{query_id}\n"
             for source, delivery in origins
         ],
         pa.string(),
@@ -167,10 +175,11 @@ def split_batch(
     table = table.filter(table["is_data"])
     valid = pc.is_null(table["reasons"])
     good = table.filter(valid)
-    # A plain valid line is already a CSV record: append the lineage columns to it.
+    # A plain valid line is already a CSV record: append the columns beyond the
+    # contract (empty: null, as on the JVM's path) and the lineage columns to it.
     plain = good.filter(pc.is_valid(good["copy_line"]))
     records = pc.binary_join_element_wise(
-        plain["copy_line"], take(suffixes, plain["source_file"]), ","
+        plain["copy_line"], _csv_field(plain), take(suffixes, plain["source_file"]), ","
     )
     events_csv = _concatenated(records.combine_chunks())
     # Valid lines with quoted fields go through the CSV writer.
@@ -180,11 +189,15 @@ def split_batch(
         quoted = pa.table(
             {
                 **{name: pc.list_element(fields, i) for i, name in enumerate(EVENT_COLUMNS)},
+                "extra_columns": (
+                    quoted["extra"]
+                    if "extra" in quoted.column_names
+                    else pa.nulls(quoted.num_rows, pa.string())
+                ),
                 "source_file": take(files, quoted["source_file"]),
                 "batch_id": pa.array([batch_id] * quoted.num_rows, pa.int64()),
                 "delivery_id": take(deliveries, quoted["source_file"]),
                 "query_id": pa.array([query_id] * quoted.num_rows, pa.string()),
-                "extra_columns": quoted["extra"],
             }
         )
         events_csv += _csv_bytes(quoted).getvalue()

@@ -41,47 +41,33 @@ EVENT_COLUMNS: tuple[str, ...] = contract.FIELD_NAMES
 
 _PARSED = (
     "struct<header_ok: boolean, records: array<struct<first: int, text: string, "
-    "values: array<string>, extra: string>>>"
+    "canonical: string, extra: string>>>"
 )
 
 
 def _parse(body, escape):  # no type hints: pyspark would read them as an Arrow UDF's
-    """The Python path (a UDF): a part's records read in its header's dialect
-    (ingestion.dialect), each with the contract's values in contract order (None when
-    malformed) and the columns beyond the contract as JSON. A part whose first line
-    is no header: its lines, each to be quarantined as bad_header."""
+    """The Python path (a UDF): ingestion.dialect.canonical_records of a part."""
     if body is None:
         return None
     from ingestion import dialect  # imported on the executor
 
-    escape = escape or None
-    try:
-        header = dialect.read_header(body.split("\n", 1)[0], escape)
-    except dialect.HeaderProblem:  # the intake quarantines such files whole
-        header = None
-    if header is None:
-        lines = body.split("\n")
-        return False, [(i, line.removesuffix("\r"), None, None) for i, line in enumerate(lines)]
-    out = []
-    for record in dialect.records(body, header, escape, start=1):
-        mapped = header.values(record.fields) if record.fields is not None else None
-        values, extra = mapped if mapped is not None else (None, None)
-        out.append((record.first_line, record.text, values, extra))
-    return True, out
+    return dialect.canonical_records(body, escape or None)
 
 
 def split_lines(files: DataFrame, parsed: bool = False, escape: str = "") -> DataFrame:
     """One row per record: (source_file, line_number, line, header_ok, is_data,
-    _values, _extra).
+    _raw, _bad, _extra).
 
     ``files`` has ``source_file`` (a part's name, ingestion.intake) and
     ``content`` (the part as text). On the JVM's path a record is a physical
     line of a file with the contract's own header. With ``parsed`` (the parts
     the intake sends the Python path: another header or dialect, multi-line
     records, backslash escapes), records are read by ingestion.dialect in a
-    Python UDF instead, which only such parts pay for, and ``_values`` holds
-    each record's contract values (null: malformed), ``_extra`` the columns
-    beyond the contract as JSON.
+    Python UDF instead, which only such parts pay for: ``line`` is then the
+    record rewritten in the contract's own dialect (its columns in contract
+    order, comma-separated, RFC 4180 quoting), ``_raw`` the record as written
+    (what a reject keeps), ``_bad`` whether it is malformed, ``_extra`` the
+    columns beyond the contract as JSON. On the JVM's path ``_raw`` is ``line``.
     ``line_number`` is the line of the original file where the record starts.
 
     Line endings \\n and \\r\\n are accepted; a UTF-8 byte-order mark before the
@@ -133,8 +119,9 @@ def split_lines(files: DataFrame, parsed: bool = False, escape: str = "") -> Dat
                 "_part",
                 "_offset",
                 F.col("_r.first").alias("pos"),
-                F.col("_r.text").alias("line"),
-                F.col("_r.values").alias("_values"),
+                F.coalesce("_r.canonical", "_r.text").alias("line"),
+                F.col("_r.text").alias("_raw"),
+                (F.col("_r.canonical").isNull() & F.col("header_ok")).alias("_bad"),
                 F.col("_r.extra").alias("_extra"),
             )
         )
@@ -150,7 +137,7 @@ def split_lines(files: DataFrame, parsed: bool = False, escape: str = "") -> Dat
             "_part",
             "_offset",
             F.posexplode_outer("_lines").alias("pos", "line"),
-            F.lit(None).cast("array<string>").alias("_values"),
+            F.lit(False).alias("_bad"),
             F.lit(None).cast("string").alias("_extra"),
         )
     line = F.col("line")  # endswith + substring: a regular expression per line costs more
@@ -167,7 +154,8 @@ def split_lines(files: DataFrame, parsed: bool = False, escape: str = "") -> Dat
         line.alias("line"),
         "header_ok",
         is_data.alias("is_data"),
-        "_values",
+        F.col("_raw").alias("_raw") if parsed else line.alias("_raw"),
+        "_bad",
         "_extra",
     )
 
@@ -177,7 +165,8 @@ def _to_timestamp(value: Column, naive_timezone: str | None = None) -> Column:
     Spark reads every allowed spelling once upper-cased (not `t` or `z`); it truncates
     a fraction past microseconds, where PostgreSQL, which stores the value, rounds.
     With ``naive_timezone``, a time without a zone is a wall time there."""
-    at = F.try_to_timestamp(F.upper(value))
+    # upper() only for the spellings that need it (t, z): coalesce is lazy
+    at = F.coalesce(F.try_to_timestamp(value), F.try_to_timestamp(F.upper(value)))
     if naive_timezone is None:
         return at
     naive = value.rlike(contract.NAIVE_TIMESTAMP_PATTERN)
@@ -221,6 +210,15 @@ def _unanchored(pattern: str) -> str:
     return pattern.removeprefix("^").removesuffix("$")
 
 
+# The generator's and pandas' spellings of event_time (T or a space, up to 6 digits,
+# Z or +hh:mm): a subset of the contract's, whose other spellings (polars, PostgreSQL,
+# BigQuery ...) take the full path.
+_FAST_TIMESTAMP = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    r"(Z|[+-](0[0-9]|1[0-5]):[0-5][0-9])"
+)
+
+
 def _fast_field_pattern(field: contract.Field) -> str:
     """A strict, unquoted spelling of a valid value: a subset of the contract's rule."""
     if field.kind == "uuid":
@@ -234,7 +232,7 @@ def _fast_field_pattern(field: contract.Field) -> str:
     if field.kind == "decimal":
         return _unanchored(contract.PRICE_PATTERN)
     if field.kind == "timestamp":
-        return _unanchored(contract.TIMESTAMP_PATTERN)
+        return _FAST_TIMESTAMP
     if field.kind == "text":
         # Unquoted: no separator, no quote, no carriage return (PostgreSQL's
         # COPY refuses one unquoted), no NUL, no U+FFFD (what Spark makes of
@@ -260,9 +258,7 @@ def _only_group(field: contract.Field) -> str:
 _FAST_LINE_EVENT_TIME = "^" + ",".join(_only_group(f) for f in contract.FIELDS) + "$"
 
 
-def validate(
-    lines: DataFrame, parsed: bool = False, naive_timezone: str | None = None
-) -> DataFrame:
+def validate(lines: DataFrame, naive_timezone: str | None = None) -> DataFrame:
     """Attach to each line the reasons it breaks the contract (empty: valid).
 
     Returns these columns:
@@ -278,36 +274,39 @@ def validate(
       and ``is_data`` (false: a header or empty-file row, neither loaded nor
       rejected).
 
-    With ``parsed`` (lines from the Python path, split_lines), the fields are the
-    ones ingestion.dialect read, and there is no fast path. With ``naive_timezone``
-    (an IANA name), a time without a zone is valid, in that zone: its text gets the
-    zone's name appended for PostgreSQL, which reads it so.
+    Lines from the Python path (split_lines) are validated in the same way:
+    ``line`` is the record in the contract's own dialect, ``_raw`` as written,
+    ``_bad`` whether ingestion.dialect found it malformed. With ``naive_timezone``
+    (an IANA name), a time without a zone is valid, in that zone: its text gets
+    the zone's name appended for PostgreSQL, which reads it so.
     """
     line = F.col("line")
-    columns = ("source_file", "line_number", "header_ok", "is_data", "line", "_extra")
-    if parsed:
-        parsed_lines = lines.select(
-            *columns,
-            F.lit(False).alias("_matched"),
-            *(F.col("_values")[i].alias(name) for i, name in enumerate(contract.FIELD_NAMES)),
-            F.when(F.col("_values").isNull(), F.lit("malformed")).alias(_CORRUPT),
-            F.lit(None).cast("string").alias("_fast_time"),
-        )
-    else:
-        # "" when the line does not match (a matching event_time is never empty)
-        fast_time = F.when(F.col("header_ok"), F.regexp_extract(line, _FAST_LINE_EVENT_TIME, 1))
-        # Only lines the pattern does not vouch for are parsed as CSV. (Measured:
-        # the single regular expression costs less than from_csv plus eleven field
-        # rules.) Each step is its own projection so that the optimizer does not
-        # repeat the match once per field. from_csv is lenient where RFC 4180 is
-        # not: a line that is not a strict record is malformed (structure_ok).
-        record = F.when(~F.col("_matched"), F.from_csv(line, _PARSE_SCHEMA, _CSV_OPTIONS))
-        parsed_lines = (
-            lines.select(*columns, F.nullif(fast_time, F.lit("")).alias("_fast_time"))
-            .select(*columns, F.col("_fast_time").isNotNull().alias("_matched"), "_fast_time")
-            .select(*columns, "_matched", record.alias("_record"), "_fast_time")
-            .select(*columns, "_matched", "_record.*", "_fast_time")
-        )
+    columns = (
+        "source_file",
+        "line_number",
+        "header_ok",
+        "is_data",
+        "line",
+        "_raw",
+        "_bad",
+        "_extra",
+    )
+    # "" when the line does not match (a matching event_time is never empty)
+    fast_time = F.when(
+        F.col("header_ok") & ~F.col("_bad"), F.regexp_extract(line, _FAST_LINE_EVENT_TIME, 1)
+    )
+    # Only lines the pattern does not vouch for are parsed as CSV. (Measured:
+    # the single regular expression costs less than from_csv plus eleven field
+    # rules.) Each step is its own projection so that the optimizer does not
+    # repeat the match once per field. from_csv is lenient where RFC 4180 is
+    # not: a line that is not a strict record is malformed (structure_ok).
+    record = F.when(~F.col("_matched"), F.from_csv(line, _PARSE_SCHEMA, _CSV_OPTIONS))
+    parsed_lines = (
+        lines.select(*columns, F.nullif(fast_time, F.lit("")).alias("_fast_time"))
+        .select(*columns, F.col("_fast_time").isNotNull().alias("_matched"), "_fast_time")
+        .select(*columns, "_matched", record.alias("_record"), "_fast_time")
+        .select(*columns, "_matched", "_record.*", "_fast_time")
+    )
     typed = parsed_lines.select(
         *columns,
         "_matched",
@@ -318,7 +317,8 @@ def validate(
 
     # Spark's text reader turns bytes that are not UTF-8 into U+FFFD; PostgreSQL
     # text cannot hold NUL. Both are quarantined as invalid_encoding.
-    valid_text = F.is_valid_utf8("line") & ~line.contains("\u0000") & ~line.contains(REPLACEMENT)
+    raw = F.col("_raw")
+    valid_text = F.is_valid_utf8("_raw") & ~raw.contains("\u0000") & ~raw.contains(REPLACEMENT)
     field_reasons = [
         F.when(_missing(F.col(f.name)), F.lit(contract.reason_missing(f.name))).when(
             _field_invalid(f, F.col(f.name), naive_timezone),
@@ -327,9 +327,12 @@ def validate(
         for f in contract.FIELDS
     ]
     row_reasons = F.filter(F.array(*field_reasons), lambda reason: reason.isNotNull())
-    structure_ok = F.col(_CORRUPT).isNull() & (line != "")
-    if not parsed:
-        structure_ok = structure_ok & line.rlike(contract.STRICT_RECORD_PATTERN)
+    structure_ok = (
+        ~F.col("_bad")
+        & F.col(_CORRUPT).isNull()
+        & (line != "")
+        & line.rlike(contract.STRICT_RECORD_PATTERN)
+    )
     fast = F.col("_matched") & F.col("event_at").isNotNull()
     reasons = (
         F.when(fast, F.array().cast("array<string>"))
@@ -342,8 +345,8 @@ def validate(
     )
     raw_line = (
         F.when(F.size("reasons") == 0, F.lit(None).cast("string"))
-        .when(valid_text, line)
-        .otherwise(F.regexp_replace(F.make_valid_utf8("line"), "\u0000", REPLACEMENT))
+        .when(valid_text, raw)
+        .otherwise(F.regexp_replace(F.make_valid_utf8("_raw"), "\u0000", REPLACEMENT))
     )
     return typed.select(
         *(F.col(name) for name in EVENT_COLUMNS),
@@ -351,6 +354,7 @@ def validate(
         "source_file",
         "line_number",
         "line",
+        "_raw",
         fast.alias("_fast"),
         reasons.alias("reasons"),
         "is_data",
@@ -387,10 +391,10 @@ def transform(
     naive_timezone: str | None = None,
 ) -> DataFrame:
     """The whole transformation: parts -> validated records (``parsed``: the Python path)."""
-    return validate(split_lines(files, parsed, escape), parsed, naive_timezone)
+    return validate(split_lines(files, parsed, escape), naive_timezone)
 
 
-def for_sink(validated: DataFrame) -> DataFrame:
+def for_sink(validated: DataFrame, parsed: bool = False) -> DataFrame:
     """What the sink needs of validated lines, shaped for COPY and cheap to ship.
 
     Most lines are plain valid lines: for them only ``copy_line``,
@@ -401,7 +405,9 @@ def for_sink(validated: DataFrame) -> DataFrame:
     rejected line. The reasons become PostgreSQL's text[] literal (``{a,b}``;
     null for valid rows): reason codes are plain identifiers, so no quoting is
     needed. Header rows stay (one per file, so the sink sees every file of the
-    batch).
+    batch). ``extra`` (the columns beyond the contract, as JSON, for valid
+    lines) only on the Python path (``parsed``): the contract's own header has
+    none.
     """
     rejected = F.size("reasons") > 0
     reasons = F.when(rejected, F.concat(F.lit("{"), F.concat_ws(",", "reasons"), F.lit("}")))
@@ -415,5 +421,5 @@ def for_sink(validated: DataFrame) -> DataFrame:
         F.when(rejected, F.col("line_number")).alias("line_number"),
         "raw_line",
         F.when(quoted, F.array(*EVENT_COLUMNS)).alias("fields"),
-        F.when(quoted, F.col("extra")).alias("extra"),
+        *([F.when(F.col("is_data") & ~rejected, F.col("extra")).alias("extra")] if parsed else []),
     )

@@ -71,11 +71,16 @@ def event(i: int, product_name: str = "Desk Lamp", **overrides: str) -> list[str
     return [values[name] for name in contract.FIELD_NAMES]
 
 
-def csv_text(rows: list[list[str]], newline: str = "\n") -> str:
+def csv_text(
+    rows: list[list[str]], newline: str = "\n", delimiter: str = ",", extra: bool = False
+) -> str:
+    """The rows as CSV; with ``extra``, a column beyond the contract first ("note")."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator=newline)
-    writer.writerow(contract.FIELD_NAMES)
-    writer.writerows(rows)
+    writer = csv.writer(buffer, lineterminator=newline, delimiter=delimiter)
+    writer.writerow(["note", *contract.FIELD_NAMES] if extra else contract.FIELD_NAMES)
+    writer.writerows(
+        [[f"n{i}\nsecond line", *row] for i, row in enumerate(rows)] if extra else rows
+    )
     return buffer.getvalue()
 
 
@@ -158,8 +163,12 @@ def test_a_redelivered_name_is_a_new_delivery(stream):
     assert archived == ["daily-export.1.csv", "daily-export.csv"]
 
 
-@pytest.mark.parametrize("newline", ["\n", "\r\n"])
-def test_rfc4180_records_are_one_row_with_their_exact_values(stream, newline):
+@pytest.mark.parametrize(
+    ("newline", "delimiter", "extra"),
+    [("\n", ",", False), ("\r\n", ",", False), ("\n", ";", True), ("\r\n", "\t", False)],
+)
+def test_rfc4180_records_are_one_row_with_their_exact_values(stream, newline, delimiter, extra):
+    """Cut into parts between records, whatever the delimiter or number of columns."""
     names = [
         "Desk\nLamp",
         'The "Big" One',
@@ -170,8 +179,9 @@ def test_rfc4180_records_are_one_row_with_their_exact_values(stream, newline):
     ]
     rows = [event(i, product_name=names[i % len(names)]) for i in range(600)]
     rows.insert(300, event(999, price="-1"))  # one bad row after the multi-line ones
-    name = f"rfc4180-{len(newline)}.csv"
-    deliver(stream, name, csv_text(rows, newline))
+    name = f"rfc4180-{len(newline)}-{ord(delimiter)}-{extra}.csv"
+    text = csv_text(rows, newline, delimiter, extra)
+    deliver(stream, name, text)
     (delivery,) = wait_for(lambda: loaded_files(name), stream, name)
     assert delivery[1:5] == ("loaded", 601, 600, 1)
     assert delivery[6] > 1, "the file was cut into parts"
@@ -183,8 +193,8 @@ def test_rfc4180_records_are_one_row_with_their_exact_values(stream, newline):
     )
     assert loaded == {r[0]: r[5] for r in rows if r[7] != "-1"}
     # the reject's line number is the (\n-ended) line its record starts on in the file
-    lines = csv_text(rows, newline).split("\n")
-    bad = next(n for n, line in enumerate(lines, start=1) if ",-1," in line)
+    lines = text.split("\n")
+    bad = next(n for n, line in enumerate(lines, start=1) if f"{delimiter}-1{delimiter}" in line)
     assert query(
         "select line_number, reasons from raw.ecommerce_events_rejected where source_file = %s",
         (name,),

@@ -131,3 +131,31 @@ def test_a_naive_time_is_a_wall_time_in_the_zone_given(wall, utc):
 
 def test_with_a_backslash_escape_doubled_quotes_still_read():
     assert dialect.split_record('"Desk ""Pro"", \\"x\\"",y', ",", "\\") == ['Desk "Pro", "x"', "y"]
+
+
+def test_the_csv_module_reading_agrees_with_records_or_steps_aside():
+    """dialect._by_csv_module (the fast reading) finds what records() finds, or None."""
+    import random
+
+    rng = random.Random(5)
+    tokens = ["a", "b", " ", ",", ";", '"', "\n", "\r\n", "\r", "é"]
+
+    def field() -> str:
+        text = "".join(rng.choice(tokens) for _ in range(rng.randint(0, 6)))
+        if rng.random() < 0.3:
+            return text  # as it is: often broken
+        return '"' + text.replace('"', '""') + '"'
+
+    agreed = 0
+    for _ in range(600):
+        delimiter = rng.choice(dialect.DELIMITERS)
+        names = [*NAMES, "extra"] if rng.random() < 0.5 else NAMES
+        header = dialect.read_header(delimiter.join(names))
+        rows = [delimiter.join(field() for _ in names) for _ in range(rng.randint(0, 8))]
+        body = "\n".join([header.line, *rows])
+        fast = dialect._by_csv_module(body, header)
+        slow = [(r.first_line, r.text, r.fields) for r in dialect.records(body, header, start=1)]
+        if fast is not None:
+            assert fast == slow, body
+            agreed += 1
+    assert agreed > 50, "the fast reading took enough of the cases to be tested"

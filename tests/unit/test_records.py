@@ -141,3 +141,28 @@ def test_a_part_has_multiline_records_only_when_lines_join():
     assert not records.has_multiline_record(f"{broken}\n{_event('3')}\n".encode())
     assert not records.has_multiline_record(broken.encode())
     assert not records.has_multiline_record(b"")
+
+
+@pytest.mark.parametrize(("delimiter", "width"), [(";", 12), ("\t", 11), (",", 13)])
+def test_cut_never_splits_a_record_of_another_dialect(delimiter, width):
+    """A file whose header has another delimiter, or columns beyond the contract."""
+    from ingestion import dialect
+
+    framing = records.Framing(delimiter, width)
+    header = dialect.read_header(delimiter.join([*contract.FIELD_NAMES, *"ab"][:width]))
+    rng = random.Random(13)
+
+    def field() -> str:
+        return _random_field(rng).replace(",", delimiter)
+
+    for _ in range(200):
+        rows = [delimiter.join(field() for _ in range(width)) for _ in range(rng.randint(2, 30))]
+        data = ("\n".join(rows) + "\n").encode()
+        size = rng.randint(1, len(data))
+        at = records.cut(data[:size], at_end=False, framing=framing)
+        assert at <= size
+        if at:
+            assert data[at - 1 : at] == b"\n"
+            head = [r.text for r in dialect.records(data[:at].decode()[:-1], header)]
+            tail = [r.text for r in dialect.records(data[at:].decode()[:-1], header)]
+            assert head + (tail if at < len(data) else []) == rows
