@@ -28,10 +28,8 @@ import csv
 import gzip
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,16 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import support  # noqa: E402
 
 MAX_FILES = 50
-
-
-def _admin_sql(statement: str) -> list[tuple]:
-    from pipeline import db
-
-    with db.connection(None) as conn, conn.cursor() as cur:
-        cur.execute(statement)
-        rows = cur.fetchall() if cur.description else []
-        conn.commit()
-        return rows
 
 
 def _rewrite(source: Path, target: Path, shape: str) -> None:
@@ -119,30 +107,18 @@ def _linked(data: Path, state: Path) -> Path:
 def run_ours(data: Path) -> dict:
     from pipeline import db
 
-    _admin_sql(f"{db.TRUNCATE_RAW}; checkpoint")
+    support.admin_sql(f"{db.TRUNCATE_RAW}; checkpoint")
     with tempfile.TemporaryDirectory(dir=support.BENCH_STATE) as state:
         command = support.ingestion_command(
             _linked(data, Path(state)), state, "--max-files-per-trigger", str(MAX_FILES)
         )
-        start = time.perf_counter()
-        process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=support.REPO_ROOT,
-        )
-        with support.RssSampler(process.pid) as sampler:
-            _, stderr = process.communicate()
-        wall = time.perf_counter() - start
-    if process.returncode != 0:
-        sys.exit(f"the job failed:\n{stderr[-3000:]}")
-    ledger = _admin_sql(
+        wall, _, sampler = support.measure(command, dict(os.environ))
+    ledger = support.admin_sql(
         "select rows_in, extract(epoch from committed_at) from raw.ingestion_batches "
         "order by committed_at"
     )
-    loaded = _admin_sql("select count(*) from raw.ecommerce_events")[0][0]
-    rejected = _admin_sql("select count(*) from raw.ecommerce_events_rejected")[0][0]
+    loaded = support.admin_sql("select count(*) from raw.ecommerce_events")[0][0]
+    rejected = support.admin_sql("select count(*) from raw.ecommerce_events_rejected")[0][0]
     steady = float("nan")
     if len(ledger) >= 2:
         steady = sum(r for r, _ in ledger[1:]) / (float(ledger[-1][1]) - float(ledger[0][1]))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,21 +34,11 @@ JDBC_JAR = Path(os.environ.get("ECOM_JDBC_JAR", "/usr/share/java/postgresql.jar"
 MAX_FILES = 50
 
 
-def _admin_sql(statement: str) -> list[tuple]:
-    from pipeline import db
-
-    with db.connection(None) as conn, conn.cursor() as cur:
-        cur.execute(statement)
-        rows = cur.fetchall() if cur.description else []
-        conn.commit()
-        return rows
-
-
 def prepare_tables() -> None:
     from pipeline import contract
 
     columns = ", ".join(f"{f.name} {f.sql_type}" for f in contract.FIELDS)
-    _admin_sql(
+    support.admin_sql(
         "create schema if not exists bench_scratch; "
         f"create table if not exists bench_scratch.events_copy ({columns}) "
         "with (autovacuum_enabled = false); "
@@ -63,31 +52,10 @@ def prepare_tables() -> None:
 def reset() -> None:
     from pipeline import db
 
-    _admin_sql(
+    support.admin_sql(
         f"truncate bench_scratch.events_copy, bench_scratch.events_jdbc; {db.TRUNCATE_RAW}; "
         "checkpoint"
     )
-
-
-def _measure(
-    cmd: list[str], env: dict
-) -> tuple[float, subprocess.CompletedProcess, support.RssSampler]:
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        cmd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=support.REPO_ROOT,
-    )
-    with support.RssSampler(process.pid) as sampler:
-        stdout, stderr = process.communicate()
-    wall = time.perf_counter() - start
-    result = subprocess.CompletedProcess(cmd, process.returncode, stdout, stderr)
-    if process.returncode != 0:
-        sys.exit(f"{cmd[:4]} failed:\n{stderr[-3000:]}")
-    return wall, result, sampler
 
 
 def copy_command(files: list[Path]) -> tuple[list[str], dict[str, str], Path]:
@@ -119,9 +87,9 @@ def copy_command(files: list[Path]) -> tuple[list[str], dict[str, str], Path]:
 
 def run_copy(files: list[Path]) -> dict:
     cmd, env, script = copy_command(files)
-    wall, _, sampler = _measure(cmd, env)
+    wall, _, sampler = support.measure(cmd, env)
     script.unlink()
-    rows = _admin_sql("select count(*) from bench_scratch.events_copy")[0][0]
+    rows = support.admin_sql("select count(*) from bench_scratch.events_copy")[0][0]
     return {
         "wall": wall,
         "rows": rows,
@@ -133,11 +101,11 @@ def run_copy(files: list[Path]) -> dict:
 
 def run_jdbc(data: Path) -> dict:
     with tempfile.TemporaryDirectory() as checkpoint:
-        wall, result, sampler = _measure(
+        wall, result, sampler = support.measure(
             [sys.executable, __file__, "--jdbc-worker", str(data), checkpoint], dict(os.environ)
         )
     batches = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    rows = _admin_sql("select count(*) from bench_scratch.events_jdbc")[0][0]
+    rows = support.admin_sql("select count(*) from bench_scratch.events_jdbc")[0][0]
     return {
         "wall": wall,
         "rows": rows,
@@ -157,18 +125,18 @@ def _steady(batches: list[dict]) -> float:
 
 def run_ours(data: Path) -> dict:
     with tempfile.TemporaryDirectory(dir=support.BENCH_STATE) as state:
-        wall, result, sampler = _measure(
+        wall, result, sampler = support.measure(
             support.ingestion_command(
                 support.linked_inputs(data, state), state, "--max-files-per-trigger", str(MAX_FILES)
             ),
             dict(os.environ),
         )
-    ledger = _admin_sql(
+    ledger = support.admin_sql(
         "select rows_in, extract(epoch from committed_at) from raw.ingestion_batches order by batch_id"
     )
     batches = [{"rows": rows, "end": float(end)} for rows, end in ledger]
-    rows = _admin_sql("select count(*) from raw.ecommerce_events")[0][0]
-    rejected = _admin_sql("select count(*) from raw.ecommerce_events_rejected")[0][0]
+    rows = support.admin_sql("select count(*) from raw.ecommerce_events")[0][0]
+    rejected = support.admin_sql("select count(*) from raw.ecommerce_events_rejected")[0][0]
     return {
         "wall": wall,
         "rows": rows + rejected,
@@ -213,7 +181,7 @@ def jdbc_worker(data: str, checkpoint: str) -> None:
     def write(df, batch_id: int) -> None:
         df.write.jdbc(url, "bench_scratch.events_jdbc", mode="append", properties=props)
         end = time.time()
-        total = _admin_sql("select count(*) from bench_scratch.events_jdbc")[0][0]
+        total = support.admin_sql("select count(*) from bench_scratch.events_jdbc")[0][0]
         print(json.dumps({"batch": batch_id, "rows": total - counted[0], "end": end}), flush=True)
         counted[0] = total
 

@@ -36,6 +36,38 @@ def isolated_warehouse() -> None:
     localdb.up()
 
 
+def admin_sql(statement: str) -> list[tuple]:
+    """Run ``statement`` as the administrator and commit; its rows, if any."""
+    from pipeline import db
+
+    with db.connection(None) as conn, conn.cursor() as cur:
+        cur.execute(statement)
+        rows = cur.fetchall() if cur.description else []
+        conn.commit()
+        return rows
+
+
+def measure(cmd: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess, RssSampler]:
+    """Run ``cmd`` from the repository root; (wall seconds, its result, its RSS sampler).
+    Exits with its error output if it fails."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    with RssSampler(process.pid) as sampler:
+        stdout, stderr = process.communicate()
+    wall = time.perf_counter() - start
+    result = subprocess.CompletedProcess(cmd, process.returncode, stdout, stderr)
+    if process.returncode != 0:
+        sys.exit(f"{cmd[:4]} failed:\n{stderr[-3000:]}")
+    return wall, result, sampler
+
+
 def linked_inputs(data: Path, state: Path) -> Path:
     """A fresh inputs folder holding ``data``'s files as hard links: the job moves
     what it ingests out of its inputs folder, the data set stays whole."""

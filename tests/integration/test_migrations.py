@@ -35,10 +35,12 @@ def _scalar(dbname: str, query: str):
         return cur.fetchone()[0]
 
 
-def _ecom_db(dbname: str) -> subprocess.CompletedProcess:
+def _ecom_db(dbname: str, project: Path | None = None) -> subprocess.CompletedProcess:
+    """``ecom db`` on ``dbname``, with the migrations of ``project`` (default: this one)."""
+    project_env = {"ECOM_PROJECT_DIR": str(project)} if project else {}
     return subprocess.run(
         [sys.executable, "-m", "ecom", "db"],
-        env={**os.environ, "PGDATABASE": dbname},
+        env={**os.environ, "PGDATABASE": dbname, **project_env},
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -117,26 +119,24 @@ def test_an_older_warehouse_is_upgraded_in_place_keeping_its_rows(fresh_database
     assert _scalar(dbname, "select count(*) from raw.ecommerce_events") == 500
 
 
+def _project(folder: Path, migrations: str = "*.sql") -> Path:
+    """A project folder with this project's roles and the migrations ``migrations`` matches."""
+    (folder / "sql" / "migrations").mkdir(parents=True)
+    for path in (REPO_ROOT / "sql" / "migrations").glob(migrations):
+        (folder / "sql" / "migrations" / path.name).write_text(path.read_text())
+    (folder / "sql" / "roles.sql").write_text((REPO_ROOT / "sql" / "roles.sql").read_text())
+    return folder
+
+
 def test_a_failing_migration_is_one_line_and_leaves_nothing_half_done(fresh_database, tmp_path):
-    project = tmp_path / "project"
-    (project / "sql" / "migrations").mkdir(parents=True)
-    for path in (REPO_ROOT / "sql" / "migrations").glob("*.sql"):
-        (project / "sql" / "migrations" / path.name).write_text(path.read_text())
-    (project / "sql" / "roles.sql").write_text((REPO_ROOT / "sql" / "roles.sql").read_text())
+    project = _project(tmp_path / "project")
     (project / "sql" / "migrations" / "9999.broken.sql").write_text(
         "-- depends: 0002.file-ledger\n"
         "alter table raw.ecommerce_events add column half_done text;\n"
         "alter table raw.no_such_table add column x text;\n"
     )
     dbname = fresh_database("upgrade_broken")
-    result = subprocess.run(
-        [sys.executable, "-m", "ecom", "db"],
-        env={**os.environ, "PGDATABASE": dbname, "ECOM_PROJECT_DIR": str(project)},
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _ecom_db(dbname, project)
     assert result.returncode == 2, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert "migration failed" in last and "no_such_table" in last, last
@@ -154,20 +154,9 @@ def test_the_release_before_is_upgraded_to_keep_columns_beyond_the_contract(
 ):
     """A warehouse at migration 0003 (the release before 0004), holding rows and a file
     ledger, gains extra_columns and the ledger's header columns in place."""
-    project = tmp_path / "release-before"
-    (project / "sql" / "migrations").mkdir(parents=True)
-    for path in (REPO_ROOT / "sql" / "migrations").glob("000[123].*.sql"):
-        (project / "sql" / "migrations" / path.name).write_text(path.read_text())
-    (project / "sql" / "roles.sql").write_text((REPO_ROOT / "sql" / "roles.sql").read_text())
+    project = _project(tmp_path / "release-before", "000[123].*.sql")
     dbname = fresh_database("upgrade_release_before")
-    before = subprocess.run(
-        [sys.executable, "-m", "ecom", "db"],
-        env={**os.environ, "PGDATABASE": dbname, "ECOM_PROJECT_DIR": str(project)},
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    before = _ecom_db(dbname, project)
     assert before.returncode == 0, before.stderr
     with db.connection(None, dbname=dbname) as conn, conn.cursor() as cur:
         cur.execute(
