@@ -87,6 +87,7 @@ bench: setup ## Run every benchmark (prints figures; takes a while; own PostgreS
 	@bash $(SYSTEM_PACKAGES) bench
 	$(PY) bench/bench_generator.py
 	$(PY) bench/bench_ingestion.py
+	$(PY) bench/bench_dialects.py
 	$(PY) bench/bench_ingestion_cpu.py
 	$(PY) bench/bench_latency.py
 	$(PY) bench/bench_backlog.py
