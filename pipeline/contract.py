@@ -115,11 +115,10 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
 
 # Reason codes written to raw.ecommerce_events_rejected.reasons. They are
 # stable identifiers: BI queries and tests group by them.
-REASON_BAD_HEADER = (
-    "bad_header"  # the file's first line is not CSV_HEADER: every line is quarantined
-)
-# The line does not split into exactly len(FIELDS) CSV fields: a missing or
-# extra column, broken quoting, or a blank line.
+# The first line is no header (it names no contract column): every line is quarantined.
+REASON_BAD_HEADER = "bad_header"
+# The record does not split into as many fields as the header (a missing or extra
+# column, a blank line), or a quoted field is not well-formed (RFC 4180).
 REASON_MALFORMED_ROW = "malformed_csv_row"
 REASON_INVALID_ENCODING = "invalid_encoding"  # not UTF-8, or a NUL character
 
