@@ -138,6 +138,14 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="do not start the generator: stream whatever lands in the inputs folder",
     )
     parser.add_argument(
+        "--metrics-port",
+        type=cli.port_or_off,
+        default=settings.get("ECOM_METRICS_PORT", ""),
+        metavar="PORT",
+        help="serve Prometheus metrics on http://127.0.0.1:PORT/metrics (dbt cycle seconds, "
+        "mart freshness, checkpoint outcomes), and the stream's on PORT+1 (default: off)",
+    )
+    parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -285,6 +293,60 @@ def _record(status: GxStatus, outcome) -> None:
     status.record(outcome.checkpoint, outcome.successful, outcome.evaluated, outcome.success)
     for failure in outcome.failures[:3]:
         log.warning("%s: %s", outcome.checkpoint, failure.line())
+
+
+class LiveMetrics:
+    """Live mode's Prometheus metrics (the stream serves its own, ingestion.metrics)."""
+
+    def __init__(self, live: Live) -> None:
+        from prometheus_client import CollectorRegistry, Histogram
+
+        self._live = live
+        self.registry = CollectorRegistry()
+        self.dbt_seconds = Histogram(
+            "ecom_live_dbt_cycle_seconds",
+            "Seconds of each dbt cycle.",
+            buckets=(0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60, 120),
+            registry=self.registry,
+        )
+        self.freshness: float | None = None
+        self.registry.register(self)
+
+    def serve(self, port: int) -> None:
+        from ingestion import metrics
+
+        metrics.serve(port, self.registry)
+
+    def cycle(self, dbt_seconds: float, freshness: float | None) -> None:
+        self.dbt_seconds.observe(dbt_seconds)
+        if freshness is not None:
+            self.freshness = freshness
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        if self.freshness is not None:
+            yield GaugeMetricFamily(
+                "ecom_live_mart_freshness_seconds",
+                "After the last dbt cycle: now minus the newest event in the marts.",
+                value=self.freshness,
+            )
+        latest = dict(self._live.gx.latest)
+        success = GaugeMetricFamily(
+            "ecom_live_checkpoint_success",
+            "The last run of each Great Expectations checkpoint: 1 passed, 0 failed.",
+            labels=["checkpoint"],
+        )
+        failed = GaugeMetricFamily(
+            "ecom_live_checkpoint_failed_expectations",
+            "Failed expectations in the last run of each checkpoint.",
+            labels=["checkpoint"],
+        )
+        for name, (passed, total, ok, _) in sorted(latest.items()):
+            success.add_metric([name], 1.0 if ok else 0.0)
+            failed.add_metric([name], total - passed)
+        yield success
+        yield failed
 
 
 class BackgroundCheckpoints:
@@ -446,6 +508,7 @@ class Live:
         self.log_dir = settings.state_dir() / "live"
         self.checks = BackgroundCheckpoints(self.log_dir)
         self.input_dir = settings.input_dir()
+        self.metrics = LiveMetrics(self) if args.metrics_port else None
 
     def request_stop(self, signum: int, _frame: object) -> None:
         self.stop_requested += 1
@@ -463,6 +526,8 @@ class Live:
             "--processed",
             "archive" if self.args.keep_files else "delete",
         ]
+        if self.args.metrics_port:
+            stream_args += ["--metrics-port", str(self.args.metrics_port + 1)]
         self.children.append(_start("stream", stream_args, self.log_dir))
         if not self.args.no_generator:
             generator_args = [
@@ -510,6 +575,8 @@ class Live:
         dbt_seconds = dbt.run(None if full else INCREMENTAL)
         self.totals.dbt_seconds.append(dbt_seconds)
         freshness = _freshness(started_at)
+        if self.metrics is not None:
+            self.metrics.cycle(dbt_seconds, freshness)
         self.checks.collect(self.gx)  # the background run, if it has finished
         if full and self.args.checkpoint_every > 0 and self.stop_requested < 2:
             if last:
@@ -599,6 +666,8 @@ class Live:
         previous = {sig: signal.signal(sig, self.request_stop) for sig in STOP_SIGNALS}
         manifest = Manifest(settings.manifest_path())
         try:
+            if self.metrics is not None:
+                self.metrics.serve(args.metrics_port)
             log.info("parsing the dbt project")
             dbt = Dbt(args.verbose)
             self.start_children()

@@ -19,8 +19,9 @@ from pipeline import cli, settings
 EPILOG = """\
 every option can also be set in the environment (or .env): ECOM_INPUT_DIR,
 ECOM_CHECKPOINT_DIR, ECOM_ARCHIVE_DIR, ECOM_QUARANTINE_DIR, ECOM_TRIGGER_SECONDS,
-ECOM_MAX_FILES_PER_TRIGGER, ECOM_SPARK_MASTER, ECOM_PROCESSED_FILES,
-ECOM_SETTLE_SECONDS, ECOM_CSV_ESCAPE, ECOM_NAIVE_TIMEZONE.
+ECOM_MAX_FILES_PER_TRIGGER, ECOM_MAX_MB_PER_TRIGGER, ECOM_SPARK_MASTER,
+ECOM_PROCESSED_FILES, ECOM_ARCHIVE_DAYS, ECOM_SETTLE_SECONDS, ECOM_CSV_ESCAPE,
+ECOM_NAIVE_TIMEZONE, ECOM_METRICS_PORT.
 
 what the inputs folder takes: any *.csv or *.tsv file, also compressed (gzip,
 bzip2, xz, zstd: told by its bytes, whatever its name, e.g. orders.csv.gz), in
@@ -89,6 +90,14 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="processed files go here with --processed archive (default: %(default)s)",
     )
     parser.add_argument(
+        "--archive-days",
+        type=cli.days,
+        default=env("ECOM_ARCHIVE_DAYS", "7"),
+        metavar="DAYS",
+        help="the job deletes archived files this many days after archiving them; "
+        "0 keeps them for ever (default: %(default)s)",
+    )
+    parser.add_argument(
         "--quarantine-dir",
         type=Path,
         default=settings.quarantine_dir(),
@@ -148,9 +157,17 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-files-per-trigger",
         type=cli.positive_int,
-        default=env("ECOM_MAX_FILES_PER_TRIGGER", "50"),
+        default=env("ECOM_MAX_FILES_PER_TRIGGER", "1000"),
         metavar="N",
-        help="at most N files per micro-batch; bounds memory (default: %(default)s)",
+        help="at most N parts (files, or parts of big ones) per micro-batch (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-mb-per-trigger",
+        type=cli.positive_float,
+        default=env("ECOM_MAX_MB_PER_TRIGGER", "256"),
+        metavar="MB",
+        help="and at most this many MB per micro-batch (at least one part): bounds memory; "
+        "many small files go in one batch, big ones in several (default: %(default)s)",
     )
     parser.add_argument(
         "--master",
@@ -177,6 +194,14 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         default=env("ECOM_SPARK_UI_PORT", "4040"),
         metavar="PORT",
         help="its port; Spark tries the next ones when taken (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=cli.port_or_off,
+        default=env("ECOM_METRICS_PORT", ""),
+        metavar="PORT",
+        help="serve Prometheus metrics on http://127.0.0.1:PORT/metrics: rows, files, batch "
+        "seconds, lag, files waiting and in flight (default: off)",
     )
     parser.add_argument(
         "--stream-name",
@@ -234,6 +259,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         input_dir=args.input_dir,
         checkpoint_dir=args.checkpoint_dir,
         archive_dir=args.archive_dir,
+        archive_days=args.archive_days,
         quarantine_dir=args.quarantine_dir,
         settle_seconds=args.settle_seconds,
         part_bytes=max(1, int(args.part_mb * (1 << 20))),
@@ -241,11 +267,13 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         trigger_seconds=args.trigger,
         once=args.once,
         max_files_per_trigger=args.max_files_per_trigger,
+        max_bytes_per_trigger=max(1, int(args.max_mb_per_trigger * (1 << 20))),
         processed=args.processed,
         escape=args.escape or None,
         naive_timezone=args.naive_timezone or None,
         stream_name=args.stream_name,
         db_retry_seconds=args.db_retry_seconds,
+        metrics_port=args.metrics_port,
         spark_conf={**_spark_ui_conf(args), **_spark_conf(args.conf)},
     )
     job.run(config)

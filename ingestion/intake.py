@@ -62,7 +62,8 @@ from pipeline import contract, db, errors
 
 log = logging.getLogger(__name__)
 
-PART_PATTERN = r"^(\d{8}T\d{6}-[0-9a-f]{8})\.(\d{5})\.(\d+)(m?)\.csv$"
+# A released part's name starts with its sequence (ingestion.source), one in tmp/ does not.
+PART_PATTERN = r"^(?:\d{12}\.)?(\d{8}T\d{6}-[0-9a-f]{8})\.(\d{5})\.(\d+)(m?)\.csv$"
 _PART = re.compile(PART_PATTERN)
 _HEAD_BYTES = 1 << 16
 _MAGIC = {
@@ -179,6 +180,68 @@ class Part:
         if not match:
             return None
         return cls(match[1], int(match[2]), int(match[3]), match[4] == "m")
+
+
+ARCHIVE_SWEEP_SECONDS = 600.0
+# Why a whole file is quarantined, in kinds (the reason itself is in raw.ingestion_files).
+QUARANTINE_KINDS = {
+    "not_csv_text": "compressed in an unknown way, UTF-16/32, binary",
+    "header": "a contract column missing, or one named twice",
+    "not_a_file": "a symbolic link, a FIFO, a device: never opened",
+    "name": "a name that is not UTF-8",
+    "unreadable": "the file could not be read",
+    "restart": "recorded quarantined before a restart, moved after it",
+}
+SEQUENCE_DIGITS = 12
+_SEQUENCED = re.compile(rf"^(\d{{{SEQUENCE_DIGITS}}})\..*\.csv$")
+
+
+def sequence_of(name: str) -> int | None:
+    """The sequence a released part's name starts with (ingestion.source), or None."""
+    match = _SEQUENCED.match(name)
+    return int(match[1]) if match else None
+
+
+class Sequence:
+    """The numbers of released parts, in the order they are released: they never go
+    back, through crashes too, so that a part is never numbered at or below an offset
+    Spark has already read past (ingestion.source). Numbers are reserved on disk a
+    block at a time (fsynced), like a PostgreSQL sequence's cache: a restart skips
+    the rest of the block."""
+
+    BLOCK = 4096
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._reserved = int(path.read_text().strip() or 0)
+        except FileNotFoundError:
+            self._reserved = 0
+        self._next = self._reserved  # below it, numbers a run before may have used
+        self._lock = threading.Lock()
+
+    def name(self, part: str) -> str:
+        """The released name of a part: its number, a dot, the part's own name."""
+        with self._lock:
+            if self._next >= self._reserved:
+                self._reserve(self._next + self.BLOCK)
+            number = self._next
+            self._next += 1
+        return f"{number:0{SEQUENCE_DIGITS}d}.{part}"
+
+    def _reserve(self, upto: int) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w") as out:
+            out.write(f"{upto}\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)
+        folder = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+        self._reserved = upto
 
 
 def display_name(name: str) -> str:
@@ -355,6 +418,7 @@ class Intake:
         poll_seconds: float = 1.0,
         escape: str | None = None,
         naive_timezone: str | None = None,
+        archive_days: float = 7.0,
     ) -> None:
         if processed not in ("archive", "delete"):
             raise ValueError(f"unknown mode {processed!r}")
@@ -366,6 +430,7 @@ class Intake:
         self.plain_dir = self.parts_dir / "plain"
         self.multiline_dir = self.parts_dir / "multiline"
         self.tmp_dir = work_dir / "tmp"
+        self.sequence = Sequence(work_dir / "sequence")
         self.archive_dir = archive_dir
         self.quarantine_dir = quarantine_dir
         self.processed = processed
@@ -374,6 +439,8 @@ class Intake:
         self.poll_seconds = poll_seconds
         self.escape = escape  # ingestion.dialect: a backslash, or None (RFC 4180's "")
         self.naive_timezone = naive_timezone  # recorded with each delivery
+        self.archive_days = archive_days  # 0: the archive is kept for ever
+        self._swept = float("-inf")  # monotonic time of the last sweep of the archive
         folders = (self.claimed_dir, self.plain_dir, self.multiline_dir, self.tmp_dir)
         for folder in (input_dir, *folders):
             folder.mkdir(parents=True, exist_ok=True)
@@ -389,6 +456,7 @@ class Intake:
         self._writers: set[str] | None = None
         self.claimed = 0
         self.quarantined = 0
+        self.quarantined_by: dict[str, int] = {}  # QUARANTINE_KINDS -> files
 
     # -- the loop ---------------------------------------------------------------
 
@@ -402,6 +470,8 @@ class Intake:
         while not stop.is_set():
             try:
                 self.step(wait=self.poll_seconds)
+                if time.monotonic() - self._swept > ARCHIVE_SWEEP_SECONDS:
+                    self.sweep_archive()
             except Exception as exc:  # noqa: BLE001 - the intake must outlive any one file
                 log.warning("intake: %s; retrying", _one_line(exc))
                 self._close_db()
@@ -448,6 +518,10 @@ class Intake:
             return ""
         more = f" and {len(names) - 3} more" if len(names) > 3 else ""
         return f" (files in flight: {', '.join(names[:3])}{more})"
+
+    def in_flight_count(self) -> int:
+        """Files claimed and not loaded (or quarantined) yet."""
+        return sum(1 for _ in self.claimed_dir.glob("*.json"))
 
     def waiting(self) -> int:
         """Files in the inputs folder not claimed yet."""
@@ -589,7 +663,7 @@ class Intake:
             self.finish([delivery_id])
             return
         if status == "quarantined":
-            self._quarantine(delivery_id, sidecar["name"], "recorded before a restart")
+            self._quarantine(delivery_id, sidecar["name"], "recorded before a restart", "restart")
             return
         for stale in self.tmp_dir.glob(f"{delivery_id}.*"):
             stale.unlink()
@@ -598,13 +672,13 @@ class Intake:
         try:
             found = self._inspect(src, name)
         except _Unreadable as exc:
-            found = _Inspection(reason=f"cannot be read: {exc}")
+            found = _Inspection(reason=f"cannot be read: {exc}", kind="unreadable")
         if found.reason is not None:
             for stale in self.tmp_dir.glob(f"{delivery_id}.*"):
                 stale.unlink()
             if status is None:
                 self._register(delivery_id, name, modified_at, found, quarantined=True)
-            self._quarantine(delivery_id, name, found.reason)
+            self._quarantine(delivery_id, name, found.reason, found.kind)
             return
         parts = found.parts
         if found.parsed or any(Part.parse(part).multiline for part in parts):
@@ -617,14 +691,13 @@ class Intake:
             self.finish([delivery_id])
             return
         committed = self._committed_parts(delivery_id) if status == "claimed" else set()
+        committed |= {Part.parse(path.name).part for path in self.released(delivery_id)}
         for part in parts:
-            info = Part.parse(part)
             tmp = self.tmp_dir / part
-            if info.part in committed or self.part_path(part).exists():
+            if Part.parse(part).part in committed:  # committed, or released before a restart
                 tmp.unlink()
                 continue
-            os.utime(tmp)  # Spark's file source skips files with old mtimes
-            os.replace(tmp, self.part_path(part))
+            os.replace(tmp, self.part_path(self.sequence.name(part)))
         self._unfinished.discard(delivery_id)
         self.claimed += 1
         how = ", ".join(found.describe())
@@ -641,23 +714,23 @@ class Intake:
     def _inspect(self, src: Path, name: str) -> _Inspection:
         """Read a claimed file once: what it is, its header, and its parts (written to tmp/)."""
         if display_name(name) != name:
-            return _Inspection(reason="the file name is not valid UTF-8")
+            return _Inspection(reason="the file name is not valid UTF-8", kind="name")
         try:
             st = src.lstat()
         except OSError as exc:
             raise _Unreadable(exc.strerror or str(exc)) from exc
         if not stat.S_ISREG(st.st_mode):
-            return _Inspection(reason=_not_a_file(src, st))
+            return _Inspection(reason=_not_a_file(src, st), kind="not_a_file")
         try:  # O_NOFOLLOW: a link swapped in since the lstat is not followed either
             fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                return _Inspection(reason=_not_a_file(src, src.lstat()))
+                return _Inspection(reason=_not_a_file(src, src.lstat()), kind="not_a_file")
             raise _Unreadable(exc.strerror or str(exc)) from exc
         with open(fd, "rb") as source:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                return _Inspection(reason=_not_a_file(src, st))
+                return _Inspection(reason=_not_a_file(src, st), kind="not_a_file")
             delivered = _Hashing(source)
             compression = _compression(os.pread(fd, 8, 0))
             try:
@@ -684,11 +757,11 @@ class Intake:
         reason = sniff(head)
         if reason:
             what = f"{compression}-compressed, and then " if compression else ""
-            return _Inspection(reason=what + reason)
+            return _Inspection(reason=what + reason, kind="not_csv_text")
         try:
             self._read_header(head, found)
         except dialect.HeaderProblem as exc:
-            return _Inspection(reason=str(exc))
+            return _Inspection(reason=str(exc), kind="header")
         found.size_read = len(head)
         buffer = head
         first_line = b""
@@ -811,16 +884,47 @@ class Intake:
                 part.unlink()
             self._forget(delivery_id)
 
-    def _quarantine(self, delivery_id: str, name: str, reason: str) -> None:
+    def _quarantine(self, delivery_id: str, name: str, reason: str, kind: str) -> None:
         target = _move(self._src(delivery_id), self.quarantine_dir, name)
         self._forget(delivery_id)
         self.quarantined += 1
+        self.quarantined_by[kind] = self.quarantined_by.get(kind, 0) + 1
         log.warning("quarantined the file %s (%s): %s", display_name(name), reason, target)
 
     def _forget(self, delivery_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._sidecar(delivery_id).unlink()
         self._unfinished.discard(delivery_id)
+
+    def sweep_archive(self, now: float | None = None) -> int:
+        """Delete the archived files older than ``archive_days``, by when they were archived
+        (the inode's change time: a rename sets it, whatever the file's own mtime), and
+        the subfolders that leaves empty. Returns how many files it deleted."""
+        self._swept = time.monotonic()
+        if self.processed != "archive" or self.archive_days <= 0:
+            return 0
+        cutoff = (time.time() if now is None else now) - self.archive_days * 86400
+        deleted = 0
+        for root, _dirs, files in os.walk(self.archive_dir, topdown=False):
+            for name in files:
+                path = os.path.join(root, name)
+                try:
+                    if os.lstat(path).st_ctime < cutoff:
+                        os.unlink(path)
+                        deleted += 1
+                except FileNotFoundError:
+                    continue
+            if root != str(self.archive_dir):
+                with contextlib.suppress(OSError):  # not empty: kept
+                    os.rmdir(root)
+        if deleted:
+            log.info(
+                "archive: deleted %d file%s archived more than %g days ago (--archive-days)",
+                deleted,
+                "" if deleted == 1 else "s",
+                self.archive_days,
+            )
+        return deleted
 
     # -- recovery -------------------------------------------------------------------
 
@@ -840,8 +944,11 @@ class Intake:
         for path in released:
             if Part.parse(path.name).delivery_id in done:
                 path.unlink()
+            elif sequence_of(path.name) is None:  # released by a release before the sequence
+                os.replace(path, path.with_name(self.sequence.name(path.name)))
         for stale in self.tmp_dir.iterdir():
             stale.unlink()
+        self.sweep_archive()
 
     # -- the ledger -------------------------------------------------------------------
 
@@ -927,7 +1034,7 @@ class Intake:
 
     def released(self, delivery_id: str = "") -> list[Path]:
         """The released parts (of one delivery, or all)."""
-        pattern = f"{delivery_id}.*.csv" if delivery_id else "*.csv"
+        pattern = f"*{delivery_id}.*.csv" if delivery_id else "*.csv"
         return [*self.plain_dir.glob(pattern), *self.multiline_dir.glob(pattern)]
 
     def _sidecar(self, delivery_id: str) -> Path:
@@ -942,6 +1049,7 @@ class _Inspection:
     """What reading a claimed file found (the file ledger's columns)."""
 
     reason: str | None = None  # why the whole file is quarantined
+    kind: str = ""  # the reason's kind, one of QUARANTINE_KINDS (a metric's label)
     note: str | None = None  # said of the whole file, which loads (no header line)
     size: int = 0  # as delivered
     digest: str | None = None  # SHA-256 as delivered
@@ -1098,10 +1206,17 @@ def _move(path: Path, folder: Path, name: str) -> Path:
         renamed = f"{stem}.{counter}.{suffix}" if dot else f"{target.name}.{counter}"
         target = target.with_name(renamed)
         counter += 1
-    try:
-        os.rename(path, target)
-    except OSError:  # another file system
-        shutil.move(path, target)
+    for attempt in range(3):
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:  # its folder was just swept away as empty (sweep_archive)
+            if attempt == 2 or not os.path.lexists(path):
+                raise
+            target.parent.mkdir(parents=True, exist_ok=True)
+            continue
+        except OSError:  # another file system
+            shutil.move(path, target)
+        return target
     return target
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import signal
 import threading
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import functions as F
 
+from ingestion import source
 from ingestion.intake import Intake
 from ingestion.sink import BatchResult, BatchWriter
 from ingestion.transform import for_sink, transform
@@ -34,14 +36,17 @@ class JobConfig:
     master: str = "local[*]"
     trigger_seconds: float = 0.25
     once: bool = False
-    max_files_per_trigger: int = 50
+    max_files_per_trigger: int = 1000
+    max_bytes_per_trigger: int = 256 << 20
     processed: str = "archive"  # archive | delete
+    archive_days: float = 7.0  # archived files are deleted after this; 0: kept for ever
     escape: str | None = None  # ingestion.dialect: a backslash, or None (RFC 4180's "")
     naive_timezone: str | None = None  # the zone of times written without one (IANA name)
     settle_seconds: float = 5.0
     part_bytes: int = 8 << 20
     stream_name: str = "ecommerce_events"
     db_retry_seconds: float = 120.0
+    metrics_port: int | None = None  # Prometheus metrics on 127.0.0.1 (ingestion.metrics)
     spark_conf: dict[str, str] = field(default_factory=dict)
 
 
@@ -55,6 +60,10 @@ class JobSummary:
     rows_in: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
+    files_loaded: int = 0
+    lag_seconds: float | None = None  # of the last batch
+    last_commit_at: float | None = None  # Unix time
+    batch_seconds: object = None  # a prometheus_client Histogram, when metrics are served
 
     def add(self, result: BatchResult) -> None:
         with _SUMMARY_LOCK:  # the two queries' batches run on their own threads
@@ -65,6 +74,12 @@ class JobSummary:
             self.replayed += 1
             return
         self.batches += 1
+        self.files_loaded += len(result.completed)
+        self.last_commit_at = time.time()
+        if result.lag_seconds is not None:
+            self.lag_seconds = result.lag_seconds
+        if self.batch_seconds is not None:
+            self.batch_seconds.observe(result.seconds)
         self.rows_in += result.rows_in
         self.rows_loaded += result.rows_loaded
         self.rows_rejected += result.rows_rejected
@@ -140,6 +155,37 @@ def claim_checkpoint(checkpoint_dir: Path, input_dir: Path) -> None:
         )
 
 
+SOURCE_MARKER = "ecom_source"
+SOURCE_KIND = "intake part sequence (ingestion.source)"
+_SPARK_STATE = ("metadata", "offsets", "commits", "sources", "state", "multiline")
+
+
+def claim_source(checkpoint_dir: Path) -> None:
+    """Spark's state in the checkpoint is for the intake's part sequence (ingestion.source).
+
+    A checkpoint of a release before read the parts with Spark's file source,
+    whose offsets mean nothing here. That state is dropped (the intake's own
+    state, ``intake/``, is kept): every part it committed is in the ledger and
+    deleted, every other one is still in ``intake/parts`` and is read again
+    (ingestion.sink leaves out a part the ledger already has)."""
+    marker = checkpoint_dir / SOURCE_MARKER
+    if marker.exists():
+        return
+    if (checkpoint_dir / "metadata").exists():
+        for name in _SPARK_STATE:
+            path = checkpoint_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        log.warning(
+            "the checkpoint %s held Spark's file-source state of a release before; dropped it "
+            "(the files in flight are kept and read again; nothing is lost or doubled)",
+            checkpoint_dir,
+        )
+    marker.write_text(SOURCE_KIND + "\n")
+
+
 def build_query(spark, config: JobConfig, intake: Intake, writer: BatchWriter, multiline: bool):
     """Define and start one streaming query over the intake's parts (not yet waited on).
 
@@ -149,16 +195,14 @@ def build_query(spark, config: JobConfig, intake: Intake, writer: BatchWriter, m
     UDF, which only they pay for). The intake puts every part of a delivery in
     the same one.
     """
-    reader = (
-        spark.readStream.format("text")
-        .option("wholetext", "true")
-        .option("pathGlobFilter", "*.csv")
-        .option("maxFilesPerTrigger", str(config.max_files_per_trigger))
-    )
     folder = intake.multiline_dir if multiline else intake.plain_dir
-    files = reader.load(str(folder.resolve())).select(
-        F.col("_metadata.file_name").alias("source_file"),
-        F.col("value").alias("content"),
+    files = (
+        spark.readStream.format(source.NAME)
+        .option("maxFilesPerTrigger", str(config.max_files_per_trigger))
+        .option("maxBytesPerTrigger", str(config.max_bytes_per_trigger))
+        .option("tasks", str(spark.sparkContext.defaultParallelism))
+        .load(str(folder.resolve()))
+        .select("source_file", F.col("content").cast("string").alias("content"))
     )
     writer_stream = (
         for_sink(transform(files, multiline, config.escape or "", config.naive_timezone), multiline)
@@ -188,6 +232,7 @@ def _intake(config: JobConfig) -> Intake:
         config.archive_dir,
         quarantine,
         processed=config.processed,
+        archive_days=config.archive_days,
         settle_seconds=config.settle_seconds,
         part_bytes=config.part_bytes,
         escape=config.escape,
@@ -221,8 +266,15 @@ def run(config: JobConfig) -> JobSummary:
 
     check_database(config.naive_timezone)
     claim_checkpoint(config.checkpoint_dir, config.input_dir)
+    claim_source(config.checkpoint_dir)
     summary = JobSummary()
     intake = _intake(config)
+    if config.metrics_port:
+        from ingestion import metrics
+
+        served = metrics.JobMetrics(summary, intake)
+        summary.batch_seconds = served.batch_seconds
+        metrics.serve(config.metrics_port, served.registry)
     intake.start_watching()  # before the first listing: no file falls between the two
     intake.recover()
     writers = [
@@ -256,6 +308,7 @@ def run(config: JobConfig) -> JobSummary:
     try:
         clock = time.monotonic()
         spark = build_session(config.master, **config.spark_conf)
+        spark.dataSource.register(source.IntakeParts)
         if spark.sparkContext.uiWebUrl:
             # SPARK_LOCAL_IP (127.0.0.1 unless set) keeps it on loopback
             log.info("Spark UI: %s", spark.sparkContext.uiWebUrl)

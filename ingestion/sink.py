@@ -68,6 +68,7 @@ class BatchResult:
     seconds: float
     lag_seconds: float | None
     replayed: bool = False
+    empty: bool = False  # no part at all: nothing written, nothing recorded
     spark_seconds: float = 0.0  # until Spark's last record batch (COPY running alongside)
     db_seconds: float = 0.0  # after it: rejects, ledger, commit
     part_names: list[str] = field(default_factory=list)
@@ -332,6 +333,8 @@ class BatchWriter:
             where = self.intake.in_flight_note() if self.intake is not None else ""
             raise SinkError(f"batch {batch_id} failed: {_describe_error(exc)}{where}") from exc
         result.seconds = time.perf_counter() - clock
+        if result.empty:
+            return
         log.info("%s", result.log_line())
         if self.intake is not None:
             self.intake.committed(result.part_names, result.completed)
@@ -360,6 +363,7 @@ class BatchWriter:
         to finish their housekeeping.
         """
         skip = skip or set()
+        self._origins.clear()
         clock = time.perf_counter()
         query_id = self._query_id()
         conn = self._connection()
@@ -383,6 +387,8 @@ class BatchWriter:
                     if skip:
                         keep = pc.invert(pc.is_in(table["source_file"], pa.array(sorted(skip))))
                         table = table.filter(keep)
+                    if table.num_rows:
+                        self._look_up(pc.unique(table["source_file"]).to_pylist())
                     part = split_batch(table, query_id, batch_id, self._origin)
                     events.send(part.events_csv)
                     for name, counts in part.parts.items():
@@ -398,6 +404,10 @@ class BatchWriter:
             finally:
                 events.finish()
             result.spark_seconds = time.perf_counter() - clock
+            if not parts:  # the sources' first trigger finds nothing: no batch to record
+                conn.rollback()
+                result.empty = True
+                return result
             result.rows_in = result.rows_loaded + result.rows_rejected
             result.part_names = sorted(parts)
             files = sorted({self._origin(name)[0] for name in parts})
@@ -520,27 +530,42 @@ class BatchWriter:
     def _origin(self, part_name: str) -> tuple[str, str | None]:
         """(the file's name as given, delivery id) of a part; a plain name stands for itself."""
         if part_name not in self._origins:
-            info = Part.parse(part_name)
-            if info is None:
-                self._origins[part_name] = (part_name, None)
-            else:
-                # its own connection: the batch's is busy with the COPY
-                if self._lookup is None or self._lookup.closed:
-                    self._lookup = db.connect("loader")
-                    self._lookup.autocommit = True
-                with self._lookup.cursor() as cur:
-                    cur.execute(
-                        "select source_file from raw.ingestion_files where delivery_id = %s",
-                        (info.delivery_id,),
-                    )
-                    row = cur.fetchone()
-                if row is None:
-                    raise SinkError(
-                        f"part {part_name} has no delivery in raw.ingestion_files; "
-                        "was the intake folder copied from another warehouse?"
-                    )
-                self._origins[part_name] = (row[0], info.delivery_id)
+            self._look_up([part_name])
         return self._origins[part_name]
+
+    def _look_up(self, part_names: list[str]) -> None:
+        """Cache the origins of these parts, in one query (a batch's cache: ``write`` clears it,
+        so that it holds one batch's parts, not every part ever seen)."""
+        wanted: dict[str, list[str]] = {}
+        for name in part_names:
+            if name in self._origins:
+                continue
+            info = Part.parse(name)
+            if info is None:
+                self._origins[name] = (name, None)
+            else:
+                wanted.setdefault(info.delivery_id, []).append(name)
+        if not wanted:
+            return
+        # its own connection: the batch's is busy with the COPY
+        if self._lookup is None or self._lookup.closed:
+            self._lookup = db.connect("loader")
+            self._lookup.autocommit = True
+        with self._lookup.cursor() as cur:
+            cur.execute(
+                "select delivery_id, source_file from raw.ingestion_files "
+                "where delivery_id = any(%s)",
+                (sorted(wanted),),
+            )
+            found = dict(cur.fetchall())
+        for delivery_id, names in wanted.items():
+            if delivery_id not in found:
+                raise SinkError(
+                    f"part {names[0]} has no delivery in raw.ingestion_files; "
+                    "was the intake folder copied from another warehouse?"
+                )
+            for name in names:
+                self._origins[name] = (found[delivery_id], delivery_id)
 
     def _retrying(self, batch_id: int, action: Callable[[], T]) -> T:
         """Run ``action``, reconnecting with backoff while PostgreSQL is unreachable."""

@@ -62,6 +62,14 @@ def seconds(text: str) -> float:
     return value
 
 
+def days(text: str) -> float:
+    """A number of days, 0 or more (0: for ever, where an option says so)."""
+    value = _number(text, float, "days")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more days, got {text}")
+    return value
+
+
 def fraction(text: str) -> float:
     """A number between 0 and 1."""
     value = _number(text, float, "a fraction like 0.01")
@@ -76,6 +84,13 @@ def port(text: str) -> int:
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port between 1 and 65535, got {value}")
     return value
+
+
+def port_or_off(text: str) -> int | None:
+    """A TCP port, or empty / 0: off."""
+    if text.strip() in ("", "0"):
+        return None
+    return port(text)
 
 
 def utc_time(text: str) -> datetime:

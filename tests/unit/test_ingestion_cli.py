@@ -19,6 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
         ("ECOM_SETTLE_SECONDS", "--settle-seconds"),
         ("ECOM_PART_MB", "--part-mb"),
         ("ECOM_MAX_FILES_PER_TRIGGER", "--max-files-per-trigger"),
+        ("ECOM_MAX_MB_PER_TRIGGER", "--max-mb-per-trigger"),
     ],
 )
 def test_a_bad_number_in_the_environment_is_one_line(variable, option):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import sys
+import time
 
 import pytest
 
@@ -77,3 +78,31 @@ def test_local_file_system():
     assert intake.local_file_system(Path("/proc/self")) is False  # proc: not where files land
     if Path("/dev/shm").is_dir():
         assert intake.local_file_system(Path("/dev/shm")) is True  # tmpfs
+
+
+def test_a_released_part_name_carries_its_sequence(tmp_path):
+    sequence = intake.Sequence(tmp_path / "sequence")
+    plain = intake.part_name("20261125T120000-0a1b2c3d", 2, 40, False)
+    released = sequence.name(plain)
+    assert intake.sequence_of(released) == 0 and intake.sequence_of(plain) is None
+    assert intake.Part.parse(released) == intake.Part.parse(plain)
+    assert intake.sequence_of(sequence.name(plain)) == 1
+
+
+def test_the_archive_keeps_its_files_for_the_retention(tmp_path):
+    held = intake.Intake(
+        tmp_path / "in", tmp_path / "work", tmp_path / "archive", tmp_path / "q", archive_days=7
+    )
+    (tmp_path / "archive" / "2026" / "11").mkdir(parents=True)
+    (tmp_path / "archive" / "2026" / "11" / "a.csv").write_text("x")
+    (tmp_path / "archive" / "b.csv").write_text("x")
+    os.utime(tmp_path / "archive" / "b.csv", (0, 0))  # an old file, archived just now
+    assert held.sweep_archive() == 0
+    assert held.sweep_archive(now=time.time() + 6.9 * 86400) == 0
+    assert held.sweep_archive(now=time.time() + 7.1 * 86400) == 2
+    assert list((tmp_path / "archive").iterdir()) == []  # the emptied subfolders too
+    forever = intake.Intake(
+        tmp_path / "in", tmp_path / "work", tmp_path / "archive", tmp_path / "q", archive_days=0
+    )
+    (tmp_path / "archive" / "c.csv").write_text("x")
+    assert forever.sweep_archive(now=time.time() + 3650 * 86400) == 0
