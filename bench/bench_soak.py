@@ -55,13 +55,17 @@ def _loaded() -> int:
     ][0]
 
 
-def _commit_gaps(since) -> tuple[list[float], list[int]]:
+def _batches(since) -> tuple[list[float], list[float], list[int]]:
+    """Of the batches committed since ``since``: seconds between commits, seconds in the
+    sink (started to committed), files."""
     rows = support.admin_sql(
-        "select extract(epoch from committed_at), cardinality(files) from raw.ingestion_batches "
-        f"where committed_at > '{since}' order by committed_at"
+        "select extract(epoch from committed_at), "
+        "extract(epoch from committed_at - started_at), cardinality(files) "
+        f"from raw.ingestion_batches where committed_at > '{since}' order by committed_at"
     )
     times = [float(row[0]) for row in rows]
-    return [b - a for a, b in zip(times, times[1:], strict=False)], [row[1] for row in rows]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    return gaps, [float(row[1]) for row in rows], [row[2] for row in rows]
 
 
 def stream(files: list[Path], backlog: int, state: Path) -> None:
@@ -84,8 +88,8 @@ def stream(files: list[Path], backlog: int, state: Path) -> None:
     mark, mark_loaded = start, 0
     mark_db = support.admin_sql("select clock_timestamp()")[0][0]
     print(
-        f"{'tenth':>5} {'files/s':>8} {'batch gap p50':>13} {'p95':>6} {'files/batch':>11} "
-        f"{'checkpoint':>10} {'RSS':>8}",
+        f"{'tenth':>5} {'files/s':>8} {'commit gap p50':>14} {'p95':>6} {'batch s p50':>11} "
+        f"{'files/batch':>11} {'checkpoint':>10} {'RSS':>8}",
         flush=True,
     )
     try:
@@ -103,12 +107,13 @@ def stream(files: list[Path], backlog: int, state: Path) -> None:
                 sys.exit(f"the job stopped: see {state / 'job.log'}")
             if loaded >= (done + 1) * tenth:
                 now = time.perf_counter()
-                gaps, sizes = _commit_gaps(mark_db)
+                gaps, seconds, sizes = _batches(mark_db)
                 rate = (loaded - mark_loaded) / (now - mark)
                 print(
-                    f"{done + 1:>5} {rate:>8.0f} {support.median(gaps):>12.2f}s "
-                    f"{support.percentile(gaps, 95):>5.2f}s {support.median(sizes):>11.0f} "
-                    f"{_size(checkpoint) / 1e6:>8.2f}MB {_rss_mb(process.pid):>6.0f}MB",
+                    f"{done + 1:>5} {rate:>8.0f} {support.median(gaps):>13.2f}s "
+                    f"{support.percentile(gaps, 95):>5.2f}s {support.median(seconds):>10.2f}s "
+                    f"{support.median(sizes):>11.0f} {_size(checkpoint) / 1e3:>8.0f}kB "
+                    f"{_rss_mb(process.pid):>6.0f}MB",
                     flush=True,
                 )
                 mark, mark_loaded = now, loaded

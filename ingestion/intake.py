@@ -56,6 +56,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg2
+import psycopg2.extras
 
 from ingestion import dialect, records
 from pipeline import contract, db, errors
@@ -183,6 +184,7 @@ class Part:
 
 
 ARCHIVE_SWEEP_SECONDS = 600.0
+CLAIMS_PER_COMMIT = 200  # new deliveries registered in one transaction
 # Why a whole file is quarantined, in kinds (the reason itself is in raw.ingestion_files).
 QUARANTINE_KINDS = {
     "not_csv_text": "compressed in an unknown way, UTF-16/32, binary",
@@ -488,13 +490,20 @@ class Intake:
         for delivery_id in sorted(self._unfinished):
             self._advance(delivery_id)
         done = 0
+        claimed: list[tuple[str, dict]] = []
         for name in self._complete_names():
             try:
-                claimed = self._claim(name)
+                taken = self._claim(name)
             except OSError as exc:  # e.g. no permission to move it: the others go on
                 self._refuse(name, exc)
                 continue
-            done += claimed
+            if taken is not None:
+                claimed.append(taken)
+                done += 1
+            if len(claimed) >= CLAIMS_PER_COMMIT:
+                self._advance_many(claimed, fresh=True)
+                claimed = []
+        self._advance_many(claimed, fresh=True)
         return done
 
     def _refuse(self, name: str, exc: OSError) -> None:
@@ -624,15 +633,15 @@ class Intake:
 
     # -- claiming -----------------------------------------------------------------
 
-    def _claim(self, name: str) -> bool:
-        """Claim ``name`` and carry it as far as it goes. False if it was gone."""
+    def _claim(self, name: str) -> tuple[str, dict] | None:
+        """Claim ``name``: (its delivery id, its sidecar), or None if it was gone."""
         delivery_id = new_delivery_id()
         source = self.input_dir / name
         try:
             st = source.lstat()
         except FileNotFoundError:
             self._seen.pop(name, None)
-            return False
+            return None
         sidecar = {
             "delivery_id": delivery_id,
             "name": name,
@@ -645,28 +654,46 @@ class Intake:
         except FileNotFoundError:
             self._sidecar(delivery_id).unlink()
             self._seen.pop(name, None)
-            return False
+            return None
         self._seen.pop(name, None)
         self._unfinished.add(delivery_id)
-        self._advance(delivery_id)
-        return True
+        return delivery_id, sidecar
 
     def _advance(self, delivery_id: str) -> None:
         """Bring a claimed delivery forward: inspect, register, release (idempotent)."""
-        sidecar = _read_json(self._sidecar(delivery_id))
+        self._advance_many([(delivery_id, None)], fresh=False)
+
+    def _advance_many(self, claimed: list[tuple[str, dict | None]], fresh: bool) -> None:
+        """Inspect each delivery, register the new ones in one transaction, then release
+        their parts. ``fresh``: just claimed, so not in the ledger and nothing of them in
+        tmp/ or parts/ (recovery looks, for a delivery a run before claimed)."""
+        pending = [
+            found
+            for delivery_id, sidecar in claimed
+            if (found := self._inspected(delivery_id, sidecar, fresh)) is not None
+        ]
+        self._register([found for found in pending if found.status is None])
+        for found in pending:
+            self._release(found, fresh)
+
+    def _inspected(self, delivery_id: str, sidecar: dict | None, fresh: bool) -> _Claimed | None:
+        """What a claimed delivery holds (its parts in tmp/), or None when there is
+        nothing more to do for it (gone, or finished as the ledger says)."""
+        sidecar = sidecar or _read_json(self._sidecar(delivery_id))
         src = self._src(delivery_id)
         if sidecar is None or not os.path.lexists(src):
             self._forget(delivery_id)
-            return
-        status = self._status(delivery_id)
+            return None
+        status = None if fresh else self._status(delivery_id)
         if status == "loaded":
             self.finish([delivery_id])
-            return
+            return None
         if status == "quarantined":
             self._quarantine(delivery_id, sidecar["name"], "recorded before a restart", "restart")
-            return
-        for stale in self.tmp_dir.glob(f"{delivery_id}.*"):
-            stale.unlink()
+            return None
+        if not fresh:
+            for stale in self.tmp_dir.glob(f"{delivery_id}.*"):
+                stale.unlink()
         name = sidecar["name"]
         modified_at = datetime.fromtimestamp(sidecar["modified_at"], UTC)
         try:
@@ -676,22 +703,29 @@ class Intake:
         if found.reason is not None:
             for stale in self.tmp_dir.glob(f"{delivery_id}.*"):
                 stale.unlink()
-            if status is None:
-                self._register(delivery_id, name, modified_at, found, quarantined=True)
+            found.parts = []
+        elif found.parsed or any(Part.parse(part).multiline for part in found.parts):
+            # one query for the whole file
+            found.parts = [self._as_multiline(part) for part in found.parts]
+        return _Claimed(delivery_id, name, modified_at, found, status)
+
+    def _release(self, claimed: _Claimed, fresh: bool) -> None:
+        """Quarantine a registered delivery, or hand its parts to Spark (ingestion.source)."""
+        delivery_id, name, found = claimed.delivery_id, claimed.name, claimed.found
+        if found.reason is not None:
             self._quarantine(delivery_id, name, found.reason, found.kind)
             return
         parts = found.parts
-        if found.parsed or any(Part.parse(part).multiline for part in parts):
-            parts = [self._as_multiline(part) for part in parts]  # one query for the whole file
-        if status is None:
-            self._register(delivery_id, name, modified_at, found, quarantined=False)
         if found.note:
             log.warning("%s: %s", display_name(name), found.note)
         if not parts:  # an empty file: nothing for Spark, loaded as it is
             self.finish([delivery_id])
             return
-        committed = self._committed_parts(delivery_id) if status == "claimed" else set()
-        committed |= {Part.parse(path.name).part for path in self.released(delivery_id)}
+        committed: set[int] = set()
+        if not fresh:
+            if claimed.status == "claimed":
+                committed = self._committed_parts(delivery_id)
+            committed |= {Part.parse(path.name).part for path in self.released(delivery_id)}
         for part in parts:
             tmp = self.tmp_dir / part
             if Part.parse(part).part in committed:  # committed, or released before a restart
@@ -868,10 +902,12 @@ class Intake:
         for part in parts:
             with contextlib.suppress(FileNotFoundError):
                 self.part_path(part).unlink()
-        self.finish(completed)
+        self.finish(completed, leftovers=False)
 
-    def finish(self, delivery_ids: list[str]) -> None:
-        """Archive (or delete) the originals of loaded deliveries; forget them."""
+    def finish(self, delivery_ids: list[str], leftovers: bool = True) -> None:
+        """Archive (or delete) the originals of loaded deliveries; forget them.
+        ``leftovers``: look for parts of theirs still in parts/ (a listing each;
+        not after a commit, which has just deleted its parts)."""
         for delivery_id in delivery_ids:
             sidecar = _read_json(self._sidecar(delivery_id))
             src = self._src(delivery_id)
@@ -880,8 +916,9 @@ class Intake:
                     src.unlink()
                 else:
                     _move(src, self.archive_dir, sidecar["name"])
-            for part in self.released(delivery_id):
-                part.unlink()
+            if leftovers:
+                for part in self.released(delivery_id):
+                    part.unlink()
             self._forget(delivery_id)
 
     def _quarantine(self, delivery_id: str, name: str, reason: str, kind: str) -> None:
@@ -990,39 +1027,49 @@ class Intake:
             )
             return {row[0] for row in cur.fetchall()}
 
-    def _register(
-        self, delivery_id, name, modified_at, found: _Inspection, quarantined: bool
-    ) -> None:
-        parts = len(found.parts)
-        status = "quarantined" if quarantined else ("loaded" if parts == 0 else "claimed")
-        rows = 0 if status == "loaded" else None
-        with self._db().cursor() as cur:
-            cur.execute(
-                "insert into raw.ingestion_files (delivery_id, source_file, size_bytes, sha256, "
-                "modified_at, parts, status, reason, rows_in, rows_loaded, rows_rejected, "
-                "completed_at, header, delimiter, compression, decompressed_bytes, "
-                "naive_timezone) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                "case when %s <> 'claimed' then clock_timestamp() end, %s, %s, %s, %s, %s) "
-                "on conflict (delivery_id) do nothing",
+    def _register(self, claimed: list[_Claimed]) -> None:
+        """Record new deliveries in raw.ingestion_files, in one transaction."""
+        if not claimed:
+            return
+        rows = []
+        for one in claimed:
+            found = one.found
+            quarantined = found.reason is not None
+            status = "quarantined" if quarantined else ("loaded" if not found.parts else "claimed")
+            counts = 0 if status == "loaded" else None
+            rows.append(
                 (
-                    delivery_id,
-                    display_name(name),
+                    one.delivery_id,
+                    display_name(one.name),
                     found.size,
                     found.digest,
-                    modified_at,
-                    parts,
+                    one.modified_at,
+                    len(found.parts),
                     status,
                     found.reason or found.note,
-                    rows,
-                    rows,
-                    rows,
+                    counts,
+                    counts,
+                    counts,
                     status,
                     found.header,
                     found.delimiter,
                     found.compression,
                     found.decompressed,
                     self.naive_timezone,
-                ),
+                )
+            )
+        conn = self._db()
+        with conn.cursor() as cur:
+            psycopg2.extras.execute_values(
+                cur,
+                "insert into raw.ingestion_files (delivery_id, source_file, size_bytes, sha256, "
+                "modified_at, parts, status, reason, rows_in, rows_loaded, rows_rejected, "
+                "completed_at, header, delimiter, compression, decompressed_bytes, "
+                "naive_timezone) values %s on conflict (delivery_id) do nothing",
+                rows,
+                template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "case when %s <> 'claimed' then clock_timestamp() end, %s, %s, %s, %s, %s)",
+                page_size=len(rows),
             )
 
     # -- paths ----------------------------------------------------------------------
@@ -1042,6 +1089,17 @@ class Intake:
 
     def _src(self, delivery_id: str) -> Path:
         return self.claimed_dir / f"{delivery_id}.src"
+
+
+@dataclass
+class _Claimed:
+    """A claimed delivery, inspected: to register (if new) and release."""
+
+    delivery_id: str
+    name: str
+    modified_at: datetime
+    found: _Inspection
+    status: str | None  # in the ledger: None (new), claimed
 
 
 @dataclass
