@@ -4,9 +4,9 @@
 
 Starts `python -m ingestion --once` on a backlog of --files files and samples
 the peak resident memory of the JVM and of the Python driver. The job reads
-at most --max-files-per-trigger files per micro-batch (default 50), so the
-peak depends on that, not on the size of the backlog: the second run, with a
-backlog twice as large, shows it. Prints figures; never passes or fails.
+at most --max-files-per-trigger parts (default 1000) and --max-mb-per-trigger
+MB (default 256) per micro-batch, so the peak depends on those, not on the
+size of the backlog: the second run, with a backlog twice as large, shows it. Prints figures; never passes or fails.
 """
 
 from __future__ import annotations

@@ -45,8 +45,15 @@ def _size(folder: Path, skip: str = "intake") -> int:
     return total
 
 
-def _rss_mb(pid: int) -> float:
-    return sum(support._rss_kb(member) for member in support._tree(pid)) / 1024
+def _rss_mb(pid: int) -> tuple[float, float]:
+    """(the JVM's, the Python processes') resident memory, MB."""
+    jvm = python = 0
+    for member in support._tree(pid):
+        if support._is_java(member):
+            jvm += support._rss_kb(member)
+        else:
+            python += support._rss_kb(member)
+    return jvm / 1024, python / 1024
 
 
 def _loaded() -> int:
@@ -89,7 +96,7 @@ def stream(files: list[Path], backlog: int, state: Path) -> None:
     mark_db = support.admin_sql("select clock_timestamp()")[0][0]
     print(
         f"{'tenth':>5} {'files/s':>8} {'commit gap p50':>14} {'p95':>6} {'batch s p50':>11} "
-        f"{'files/batch':>11} {'checkpoint':>10} {'RSS':>8}",
+        f"{'files/batch':>11} {'checkpoint':>10} {'RSS JVM + Python':>16}",
         flush=True,
     )
     try:
@@ -113,7 +120,7 @@ def stream(files: list[Path], backlog: int, state: Path) -> None:
                     f"{done + 1:>5} {rate:>8.0f} {support.median(gaps):>13.2f}s "
                     f"{support.percentile(gaps, 95):>5.2f}s {support.median(seconds):>10.2f}s "
                     f"{support.median(sizes):>11.0f} {_size(checkpoint) / 1e3:>8.0f}kB "
-                    f"{_rss_mb(process.pid):>6.0f}MB",
+                    "{:>7.0f} + {:.0f}MB".format(*_rss_mb(process.pid)),
                     flush=True,
                 )
                 mark, mark_loaded = now, loaded

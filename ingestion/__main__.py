@@ -21,7 +21,7 @@ every option can also be set in the environment (or .env): ECOM_INPUT_DIR,
 ECOM_CHECKPOINT_DIR, ECOM_ARCHIVE_DIR, ECOM_QUARANTINE_DIR, ECOM_TRIGGER_SECONDS,
 ECOM_MAX_FILES_PER_TRIGGER, ECOM_MAX_MB_PER_TRIGGER, ECOM_SPARK_MASTER,
 ECOM_PROCESSED_FILES, ECOM_ARCHIVE_DAYS, ECOM_SETTLE_SECONDS, ECOM_CSV_ESCAPE,
-ECOM_NAIVE_TIMEZONE, ECOM_METRICS_PORT.
+ECOM_NAIVE_TIMEZONE, ECOM_METRICS_PORT, ECOM_METRICS_HOST.
 
 what the inputs folder takes: any *.csv or *.tsv file, also compressed (gzip,
 bzip2, xz, zstd: told by its bytes, whatever its name, e.g. orders.csv.gz), in
@@ -204,6 +204,12 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         "seconds, lag, files waiting and in flight (default: off)",
     )
     parser.add_argument(
+        "--metrics-host",
+        default=env("ECOM_METRICS_HOST", "127.0.0.1"),
+        metavar="ADDRESS",
+        help="the address it listens on; 0.0.0.0 in a container (default: %(default)s)",
+    )
+    parser.add_argument(
         "--stream-name",
         default="ecommerce_events",
         help="name in logs and the ledger (default: %(default)s)",
@@ -274,6 +280,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         stream_name=args.stream_name,
         db_retry_seconds=args.db_retry_seconds,
         metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
         spark_conf={**_spark_ui_conf(args), **_spark_conf(args.conf)},
     )
     job.run(config)

@@ -46,7 +46,8 @@ class JobConfig:
     part_bytes: int = 8 << 20
     stream_name: str = "ecommerce_events"
     db_retry_seconds: float = 120.0
-    metrics_port: int | None = None  # Prometheus metrics on 127.0.0.1 (ingestion.metrics)
+    metrics_port: int | None = None  # Prometheus metrics (ingestion.metrics)
+    metrics_host: str = "127.0.0.1"
     spark_conf: dict[str, str] = field(default_factory=dict)
 
 
@@ -274,7 +275,7 @@ def run(config: JobConfig) -> JobSummary:
 
         served = metrics.JobMetrics(summary, intake)
         summary.batch_seconds = served.batch_seconds
-        metrics.serve(config.metrics_port, served.registry)
+        metrics.serve(config.metrics_port, served.registry, config.metrics_host)
     intake.start_watching()  # before the first listing: no file falls between the two
     intake.recover()
     writers = [

@@ -1,7 +1,8 @@
 """Prometheus metrics of the streaming job, served on loopback when a port is given.
 
 ``python -m ingestion --metrics-port 9464`` serves ``http://127.0.0.1:9464/metrics``
-(``ECOM_METRICS_PORT``; off unless set). Counts are since the job started (a
+(``ECOM_METRICS_PORT``; off unless set; ``--metrics-host 0.0.0.0`` in a
+container, whose port the Compose stack publishes on the host's loopback). Counts are since the job started (a
 monitoring system takes their rate); the ledger in PostgreSQL has the totals.
 
 =============================================  =========  ==========================================
@@ -41,16 +42,16 @@ class MetricsError(UserError):
     """The metrics port could not be opened."""
 
 
-def serve(port: int, registry: CollectorRegistry) -> None:
-    """Serve ``registry`` on 127.0.0.1:``port`` (a daemon thread), or say why not in one line."""
+def serve(port: int, registry: CollectorRegistry, host: str = "127.0.0.1") -> None:
+    """Serve ``registry`` on ``host``:``port`` (a daemon thread), or say why not in one line."""
     try:
-        start_http_server(port, addr="127.0.0.1", registry=registry)
+        start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         raise MetricsError(
-            f"cannot serve metrics on 127.0.0.1:{port} ({exc.strerror or exc}); "
+            f"cannot serve metrics on {host}:{port} ({exc.strerror or exc}); "
             "choose another --metrics-port"
         ) from exc
-    log.info("metrics: http://127.0.0.1:%d/metrics", port)
+    log.info("metrics: http://%s:%d/metrics", host, port)
 
 
 class JobMetrics:

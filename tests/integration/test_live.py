@@ -18,6 +18,7 @@ import pytest
 from ingestion import intake
 from pipeline import db, settings
 from tests.support.marts import run_dbt
+from tests.support.metrics import free_port, scrape
 from tests.support.streaming import REPO_ROOT, query, reset_raw
 
 pytestmark = pytest.mark.integration
@@ -41,6 +42,9 @@ def _live_env(folder: Path) -> dict[str, str]:
     return env
 
 
+SCRAPED: dict[str, dict] = {}  # the metrics, scraped by the fixture while live mode runs
+
+
 @pytest.fixture(scope="module")
 def live(warehouse, tmp_path_factory):
     """Run live mode until it has printed a few cycles with fresh marts, then press Ctrl-C."""
@@ -48,6 +52,7 @@ def live(warehouse, tmp_path_factory):
     run_dbt("run", "--full-refresh")  # staging and marts start from the empty raw layer
     folder = tmp_path_factory.mktemp("live")
     env = _live_env(folder)
+    port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -63,6 +68,8 @@ def live(warehouse, tmp_path_factory):
             "0.01",
             "--duplicate-rate",
             "0.01",
+            "--metrics-port",
+            str(port),
         ],
         cwd=REPO_ROOT,
         env=env,
@@ -82,6 +89,8 @@ def live(warehouse, tmp_path_factory):
         if match and match.group(4) != "-" and match.group(5) == "ok":
             fresh_cycles += 1
             if fresh_cycles >= 3:
+                SCRAPED["live"] = scrape(port)  # while it runs
+                SCRAPED["stream"] = scrape(port + 1)
                 process.send_signal(signal.SIGINT)
                 break
     try:
@@ -92,6 +101,22 @@ def live(warehouse, tmp_path_factory):
     output = "".join(lines) + rest
     children = [int(pid) for pid in re.findall(r"started the \w+ \(pid (\d+)\)", output)]
     return process.returncode, output, folder, children
+
+
+def test_it_serves_its_metrics_and_the_streams(live):
+    code, output, _, _ = live
+    assert code == 0, output[-3000:]
+    metrics = SCRAPED["live"]
+    assert metrics[("ecom_live_dbt_cycle_seconds_count", ())] >= 3
+    assert 0 < metrics[("ecom_live_mart_freshness_seconds", ())] < 120
+    from ecom.live import CHECKPOINTS
+
+    for name in CHECKPOINTS:
+        assert metrics[("ecom_live_checkpoint_success", (("checkpoint", name),))] == 1
+        assert metrics[("ecom_live_checkpoint_failed_expectations", (("checkpoint", name),))] == 0
+    stream = SCRAPED["stream"]
+    assert stream[("ecom_ingest_rows_total", (("outcome", "loaded"),))] > 0
+    assert stream[("ecom_ingest_batches_total", ())] >= 1
 
 
 def test_it_runs_cycles_and_stops_cleanly_on_ctrl_c(live):

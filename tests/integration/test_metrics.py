@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import urllib.request
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline import contract
+from tests.support.metrics import free_port, scrape
 from tests.support.streaming import (
     Folders,
     deliver,
@@ -21,22 +19,6 @@ from tests.support.streaming import (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _scrape(port: int) -> dict[tuple[str, tuple], float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 @pytest.fixture
 def stream(warehouse, tmp_path):
     reset_raw()
@@ -44,7 +26,7 @@ def stream(warehouse, tmp_path):
     folders.inputs.mkdir(parents=True)
     outside = tmp_path / "outside"
     outside.mkdir()
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "stream.log"
     process = start_stream(folders, "--trigger", "0.2", "--metrics-port", str(port), log_path=log)
     try:
@@ -63,7 +45,7 @@ def test_the_stream_serves_its_metrics(stream):
     wait_for(lambda: loaded_files("a.csv") and loaded_files("b.csv"), running, "both files")
 
     def scraped():
-        found = _scrape(port)
+        found = scrape(port)
         return found if found.get(("ecom_ingest_files_total", (("outcome", "loaded"),))) else None
 
     metrics = wait_for(scraped, running, "the loaded file in the metrics")
