@@ -966,7 +966,10 @@ class Intake:
     # -- recovery -------------------------------------------------------------------
 
     def recover(self) -> None:
-        """After a restart: carry every claimed delivery forward; drop committed parts."""
+        """After a restart: carry every claimed delivery forward; drop the parts of loaded
+        deliveries, and number the others again: whatever Spark's offsets say (a batch
+        it will replay, a checkpoint taken from elsewhere), every part in flight is read,
+        and a part the ledger already has is left out by the sink."""
         for sidecar in sorted(self.claimed_dir.glob("*.json")):
             self._unfinished.add(sidecar.stem)
         for src in self.claimed_dir.glob("*.src"):
@@ -981,8 +984,13 @@ class Intake:
         for path in released:
             if Part.parse(path.name).delivery_id in done:
                 path.unlink()
-            elif sequence_of(path.name) is None:  # released by a release before the sequence
-                os.replace(path, path.with_name(self.sequence.name(path.name)))
+            else:  # numbered again, above any offset Spark may have read past
+                unnumbered = (
+                    path.name
+                    if sequence_of(path.name) is None
+                    else path.name[SEQUENCE_DIGITS + 1 :]
+                )
+                os.replace(path, path.with_name(self.sequence.name(unnumbered)))
         for stale in self.tmp_dir.iterdir():
             stale.unlink()
         self.sweep_archive()

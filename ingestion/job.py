@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import re
 import shutil
 import signal
@@ -121,6 +123,31 @@ def check_database(naive_timezone: str | None = None) -> None:
                     f"PostgreSQL does not know the time zone {naive_timezone!r} "
                     "(--naive-timezone): give an IANA name it lists in pg_timezone_names"
                 )
+
+
+_LOCKS: list = []  # the open lock files of this process's checkpoints
+
+
+def lock_checkpoint(checkpoint_dir: Path) -> None:
+    """One job per checkpoint: a second one stops at once, with one line (an exclusive
+    ``flock`` on ``<checkpoint>/lock``, held until the process exits)."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(checkpoint_dir / "lock", "a+")  # noqa: SIM115 - held for the process
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise IngestionError(
+            f"the checkpoint {checkpoint_dir} is in use by another job (pid {holder}); "
+            "stop it first, or give this one its own --checkpoint-dir and --input-dir"
+        ) from exc
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _LOCKS.append(handle)
 
 
 def claim_checkpoint(checkpoint_dir: Path, input_dir: Path) -> None:
@@ -267,6 +294,7 @@ def run(config: JobConfig) -> JobSummary:
 
     check_database(config.naive_timezone)
     claim_checkpoint(config.checkpoint_dir, config.input_dir)
+    lock_checkpoint(config.checkpoint_dir)
     claim_source(config.checkpoint_dir)
     summary = JobSummary()
     intake = _intake(config)

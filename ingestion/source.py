@@ -44,7 +44,8 @@ class IntakeParts(DataSource):
     """``spark.readStream.format("ecom_intake_parts").load(<a parts folder>)``.
 
     Options: ``maxFilesPerTrigger`` (default 1000), ``maxBytesPerTrigger``
-    (default 256 MB), ``tasks`` (partitions per batch at most: the cores).
+    (default 256 MB), ``tasks`` (partitions per batch at least, when there are
+    parts enough: the cores), ``partitionBytes`` (8 MB: a task's share).
     """
 
     @classmethod
@@ -71,6 +72,7 @@ class _Reader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.max_files = int(options.get("maxFilesPerTrigger", "1000"))
         self.max_bytes = int(options.get("maxBytesPerTrigger", str(256 << 20)))
         self.tasks = max(1, int(options.get("tasks", "2")))
+        self.partition_bytes = max(1, int(options.get("partitionBytes", str(8 << 20))))
         self._sizes: dict[str, int] = {}  # of the parts in the folder (listed once each)
         self._target: int | None = None  # Trigger.AvailableNow: nothing after this
 
@@ -136,18 +138,23 @@ class _Reader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     # -- a batch -------------------------------------------------------------------
 
     def partitions(self, start: dict, end: dict) -> list[InputPartition]:
+        """The batch's parts in groups of about ``partitionBytes`` (8 MB), at least one
+        per core while there are parts enough: the sink COPYs each group's rows as soon
+        as its task ends (ingestion.collect), while the other tasks still run."""
         low, high = start["sequence"], end["sequence"]
         parts = [
             (self._sizes.get(name, 0), name) for seq, name in self._list() if low < seq <= high
         ]
         if not parts:
             return []
-        groups: list[tuple[int, list[str]]] = [(0, []) for _ in range(min(self.tasks, len(parts)))]
+        total = sum(size for size, _ in parts)
+        count = max(self.tasks, -(-total // self.partition_bytes))
+        groups: list[tuple[int, list[str]]] = [(0, []) for _ in range(min(count, len(parts)))]
         for size, name in sorted(parts, reverse=True):  # the biggest first, to the lightest
             index = min(range(len(groups)), key=lambda i: groups[i][0])
-            total, names = groups[index]
+            group_bytes, names = groups[index]
             names.append(name)
-            groups[index] = (total + size, names)
+            groups[index] = (group_bytes + size, names)
         return [_Group(self.folder, sorted(names)) for _, names in groups if names]
 
     def read(self, partition: _Group) -> Iterator:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import time
 from pathlib import Path
 
 from ingestion import intake as intake_module
 from ingestion.intake import Intake
 from pipeline import contract
-from tests.support.streaming import Folders, ingest_once, query, reset_raw
+from tests.support.streaming import Folders, ingest_once, query, reset_raw, start_stream
 
 HEADER = ",".join(contract.FIELD_NAMES)
 
@@ -115,3 +117,47 @@ def test_the_sequence_never_goes_back(tmp_path):
     assert [intake_module.sequence_of(name) for name in names] == [0, 1, 2]
     again = intake_module.Sequence(path)  # a restart (or a crash) skips the reserved block
     assert intake_module.sequence_of(again.name("q.csv")) == intake_module.Sequence.BLOCK
+
+
+def test_a_part_numbered_below_sparks_offset_is_still_read(warehouse, tmp_path):
+    """The sequence's file lost (say, restored from an old backup): a part numbered at or
+    below what Spark has read past would wait for ever; the restart numbers it again."""
+    reset_raw()
+    folders = Folders(tmp_path)
+    folders.inputs.mkdir(parents=True)
+    for i in range(3):
+        (folders.inputs / f"first{i}.csv").write_text(f"{HEADER}\n{_line(i)}\n")
+    result = ingest_once(folders, "--max-files-per-trigger", "1")  # offsets 0, 1, 2 read
+    assert result.returncode == 0, result.stderr[-3000:]
+    work = folders.checkpoint / "intake"
+    (work / "sequence").unlink()
+    (folders.inputs / "late.csv").write_text(f"{HEADER}\n{_line(7)}\n")
+    held = Intake(folders.inputs, work, folders.archive, folders.quarantine, settle_seconds=0)
+    held.drain()
+    held.close()
+    (part,) = held.released()
+    assert intake_module.sequence_of(part.name) == 0  # at or below Spark's offset
+    result = ingest_once(folders)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert query("select count(*) from raw.ecommerce_events") == [(4,)]
+    assert query("select count(*) from raw.ingestion_files where status = 'loaded'") == [(4,)]
+
+
+def test_a_second_job_on_the_same_checkpoint_stops_at_once(warehouse, tmp_path):
+    folders = Folders(tmp_path)
+    folders.inputs.mkdir(parents=True)
+    first = start_stream(folders, log_path=tmp_path / "first.log")
+    try:
+        lock = folders.checkpoint / "lock"
+        deadline = time.monotonic() + 60
+        while not (lock.exists() and lock.read_text().strip() == str(first.pid)):
+            assert time.monotonic() < deadline and first.poll() is None, "the first job's lock"
+            time.sleep(0.2)
+        second = ingest_once(folders)
+        assert second.returncode == 2
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and "is in use by another job" in lines[0], second.stderr
+        assert str(first.pid) in lines[0]
+    finally:
+        os.killpg(first.pid, signal.SIGINT)
+        first.wait(timeout=120)
