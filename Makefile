@@ -91,6 +91,7 @@ bench: setup ## Run every benchmark (prints figures; takes a while; own PostgreS
 	$(PY) bench/bench_ingestion_cpu.py
 	$(PY) bench/bench_latency.py
 	$(PY) bench/bench_backlog.py
+	$(PY) bench/bench_soak.py
 	$(PY) bench/bench_bigfile.py
 	$(PY) bench/bench_dbt_incremental.py
 	$(PY) bench/bench_gx_raw.py

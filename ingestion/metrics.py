@@ -72,28 +72,32 @@ class JobMetrics:
 
     def collect(self):
         summary, intake = self._summary, self._intake
-        rows = CounterMetricFamily(
-            "ecom_ingest_rows", "Input rows since start, by outcome.", labels=["outcome"]
+        yield _counters(
+            "ecom_ingest_rows",
+            "Input rows since start, by outcome.",
+            "outcome",
+            {
+                "in": summary.rows_in,
+                "loaded": summary.rows_loaded,
+                "quarantined": summary.rows_rejected,
+            },
         )
-        rows.add_metric(["in"], summary.rows_in)
-        rows.add_metric(["loaded"], summary.rows_loaded)
-        rows.add_metric(["quarantined"], summary.rows_rejected)
-        yield rows
-        files = CounterMetricFamily(
-            "ecom_ingest_files", "Files since start, by outcome.", labels=["outcome"]
+        yield _counters(
+            "ecom_ingest_files",
+            "Files since start, by outcome.",
+            "outcome",
+            {
+                "claimed": intake.claimed,
+                "loaded": summary.files_loaded,
+                "quarantined": intake.quarantined,
+            },
         )
-        files.add_metric(["claimed"], intake.claimed)
-        files.add_metric(["loaded"], summary.files_loaded)
-        files.add_metric(["quarantined"], intake.quarantined)
-        yield files
-        kinds = CounterMetricFamily(
+        yield _counters(
             "ecom_ingest_files_quarantined",
             "Whole files quarantined since start, by kind of reason.",
-            labels=["kind"],
+            "kind",
+            dict(sorted(dict(intake.quarantined_by).items())),
         )
-        for kind, count in sorted(dict(intake.quarantined_by).items()):
-            kinds.add_metric([kind], count)
-        yield kinds
         yield CounterMetricFamily(
             "ecom_ingest_batches", "Micro-batches committed since start.", value=summary.batches
         )
@@ -117,3 +121,11 @@ class JobMetrics:
                 "Unix time of the last commit.",
                 value=summary.last_commit_at,
             )
+
+
+def _counters(name: str, text: str, label: str, values: dict[str, float]) -> CounterMetricFamily:
+    """One counter family, a sample per label value."""
+    family = CounterMetricFamily(name, text, labels=[label])
+    for value, count in values.items():
+        family.add_metric([value], count)
+    return family
