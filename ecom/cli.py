@@ -107,6 +107,10 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str], str], int]]] = {
     ),
     "down": ("stop the project-managed PostgreSQL", _pipeline("down")),
     "db": ("apply pending schema migrations, then the roles and grants", _pipeline("db")),
+    "maintain": (
+        "raw's partitions: create those ahead, drop those past the retention",
+        _pipeline("maintain"),
+    ),
     "destroy": ("stop the project-managed PostgreSQL and delete its data", _pipeline("destroy")),
     "status": ("the server, both streaming checkpoints, the file and batch ledgers", _status),
     "generate": ("fake e-commerce events as CSV files into the inputs folder", _generate),

@@ -4,6 +4,7 @@ up       start the project-managed PostgreSQL (or use yours) and migrate the sch
 down     stop the project-managed PostgreSQL
 status   say whether the server answers, and which one it is
 db       apply pending schema migrations, then roles and grants (as the administrator)
+maintain raw's partitions: create those ahead, drop those past the retention (as the administrator)
 psql     open psql with the project's settings (--role to pick a role)
 destroy  stop the project-managed PostgreSQL and delete its data
 """
@@ -16,7 +17,7 @@ import shutil
 import sys
 
 from ecom import localdb
-from pipeline import cli, db, settings
+from pipeline import cli, db, partitions, settings
 
 
 def _parser(prog: str = "ecom") -> argparse.ArgumentParser:
@@ -32,6 +33,23 @@ def _parser(prog: str = "ecom") -> argparse.ArgumentParser:
     sub.add_parser("status", help="does the server answer?")
     sub.add_parser("db", help="apply pending migrations, roles and grants, role passwords")
     sub.add_parser("destroy", help="stop the project-managed PostgreSQL and delete its data")
+    maintain = sub.add_parser(
+        "maintain",
+        help="raw's partitions: create those ahead, drop those past --retention-days",
+        description=(
+            "Create raw's partitions ahead of the stream, and drop those older than the "
+            "retention whose batches dbt has staged (each drop is recorded in "
+            "raw.partitions_dropped). Live mode and the Compose stack run it on a schedule."
+        ),
+    )
+    maintain.add_argument(
+        "--retention-days",
+        type=cli.days,
+        default=settings.get("ECOM_RAW_RETENTION_DAYS") or "0",
+        metavar="DAYS",
+        help="drop partitions of raw older than this, once staged; 0 keeps all "
+        "(default: ECOM_RAW_RETENTION_DAYS or 0)",
+    )
     psql = sub.add_parser("psql", help="psql with the project's settings")
     psql.add_argument(
         "--role",
@@ -64,6 +82,12 @@ def main(argv: list[str] | None = None, prog: str = "ecom") -> int:
         return 0 if localdb.status() else 1
     elif args.command == "db":
         db.apply_schema()
+    elif args.command == "maintain":
+        made, dropped = partitions.maintain(args.retention_days)
+        print(
+            f"raw partitions: {made} created ahead, {len(dropped)} dropped"
+            + ("" if args.retention_days else " (no retention set: ECOM_RAW_RETENTION_DAYS)")
+        )
     elif args.command == "destroy":
         localdb.destroy()
     elif args.command == "psql":

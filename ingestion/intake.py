@@ -59,7 +59,7 @@ import psycopg2
 import psycopg2.extras
 
 from ingestion import dialect, records
-from pipeline import contract, db, errors
+from pipeline import contract, db, errors, partitions
 
 log = logging.getLogger(__name__)
 
@@ -443,6 +443,7 @@ class Intake:
         self.naive_timezone = naive_timezone  # recorded with each delivery
         self.archive_days = archive_days  # 0: the archive is kept for ever
         self._swept = float("-inf")  # monotonic time of the last sweep of the archive
+        self._ensured = time.monotonic()  # of the last call for raw's partitions ahead
         folders = (self.claimed_dir, self.plain_dir, self.multiline_dir, self.tmp_dir)
         for folder in (input_dir, *folders):
             folder.mkdir(parents=True, exist_ok=True)
@@ -474,6 +475,9 @@ class Intake:
                 self.step(wait=self.poll_seconds)
                 if time.monotonic() - self._swept > ARCHIVE_SWEEP_SECONDS:
                     self.sweep_archive()
+                if time.monotonic() - self._ensured > partitions.ENSURE_SECONDS:
+                    self._ensured = time.monotonic()
+                    partitions.ensure(self._db())  # raw's partitions ahead of the rows
             except Exception as exc:  # noqa: BLE001 - the intake must outlive any one file
                 log.warning("intake: %s; retrying", _one_line(exc))
                 self._close_db()

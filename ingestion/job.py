@@ -21,7 +21,7 @@ from ingestion import source
 from ingestion.intake import Intake
 from ingestion.sink import BatchResult, BatchWriter
 from ingestion.transform import for_sink, transform
-from pipeline import db, settings
+from pipeline import db, partitions, settings
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -111,10 +111,11 @@ def check_database(naive_timezone: str | None = None) -> None:
     with db.connection("loader") as conn, conn.cursor() as cur:
         try:
             cur.execute("select 1 from raw.ingestion_batches limit 1")
+            partitions.ensure(conn)  # raw's partitions ahead of the first rows
         except Exception as exc:  # noqa: BLE001 - reported as one line
             raise IngestionError(
-                f"the loader role cannot read raw.ingestion_batches ({str(exc).strip()}); "
-                "run 'make db' to create the schema and grants"
+                f"the loader role cannot read raw.ingestion_batches or create raw's partitions "
+                f"({str(exc).strip()}); run 'make db' to bring the schema and grants up to date"
             ) from exc
         if naive_timezone is not None:
             cur.execute("select count(*) from pg_timezone_names where name = %s", (naive_timezone,))

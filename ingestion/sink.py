@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extras
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,7 +38,7 @@ import pyarrow.csv as pacsv
 from ingestion.collect import arrow_batches
 from ingestion.intake import Part
 from ingestion.transform import EVENT_COLUMNS
-from pipeline import db
+from pipeline import db, partitions
 from pipeline.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
@@ -343,6 +344,7 @@ class BatchWriter:
 
     def _write(self, validated, batch_id: int, started: datetime) -> BatchResult:
         skip: set[str] = set()
+        ensured = False
         while True:
             try:
                 return self.write(validated, batch_id, started, skip)
@@ -351,6 +353,14 @@ class BatchWriter:
                     "batch %s: parts already committed are left out: %s", batch_id, committed
                 )
                 skip |= committed.parts
+            except psycopg2.errors.CheckViolation as exc:
+                # raw has no partition for now(): the maintenance that creates them
+                # ahead has not run for a while. Create them, then write again, once.
+                if "no partition of relation" not in str(exc) or ensured:
+                    raise
+                ensured = True
+                log.warning("batch %s: %s; creating raw's partitions", batch_id, first_line(exc))
+                partitions.ensure(self._connection())
 
     def write(
         self, validated, batch_id: int, started: datetime, skip: set[str] | None = None

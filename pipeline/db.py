@@ -133,7 +133,8 @@ def migrate() -> list[str]:
 
 def apply_schema() -> None:
     """Bring the warehouse up to date: pending migrations, then the idempotent
-    roles and grants (sql/roles.sql), then the role passwords.
+    roles and grants (sql/roles.sql), then the role passwords, then raw's partitions
+    (ECOM_RAW_PARTITION_WIDTH and _AHEAD, when set; the partitions ahead).
 
     Missing role passwords are generated into .env first. Safe to run any number of times.
     """
@@ -163,5 +164,14 @@ def apply_schema() -> None:
                         (password,),
                     )
             conn.commit()
+            from pipeline import partitions  # it needs this module
+
+            if partitions.available(conn):  # a project's migrations may predate them
+                partitions.configure(
+                    conn,
+                    env.get("ECOM_RAW_PARTITION_WIDTH") or None,
+                    env.get("ECOM_RAW_PARTITION_AHEAD") or None,
+                )
+                partitions.ensure(conn)
     state = f"applied {', '.join(applied)}" if applied else "no migration pending"
     log.info("warehouse schema and roles are in place (%s)", state)

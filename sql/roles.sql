@@ -66,3 +66,14 @@ alter role ecom_transformer set jit = off;
 grant usage on schema quality to ecom_auditor, ecom_analyst;
 grant select, insert on quality.checkpoint_runs to ecom_auditor;
 grant select on quality.checkpoint_runs to ecom_analyst;
+
+-- raw's partitions (migration 0005): the loader creates those ahead of its
+-- rows through the owner's function; everybody who reads raw sees them.
+-- (Conditional: tests build warehouses of earlier releases with these grants.)
+do $$
+begin
+    if to_regprocedure('raw.ensure_partitions(timestamptz, timestamptz)') is not null then
+        grant execute on function raw.ensure_partitions(timestamptz, timestamptz) to ecom_loader;
+    end if;
+end
+$$;

@@ -31,6 +31,12 @@ def warehouse():
     from ecom import localdb
 
     localdb.up()
+    from pipeline import db
+
+    # raw is partitioned from today on; tests write rows with older times too
+    with db.connection() as conn, conn.cursor() as cur:
+        cur.execute("select raw.ensure_partitions(null, '2000-01-01')")
+        conn.commit()
     yield
     localdb.down()
 

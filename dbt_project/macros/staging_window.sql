@@ -11,9 +11,10 @@
       on their rows' ingested_at for the BRIN index. A batch that commits
       after the snapshot has an id >= xmin, so the next run reads it.
     Two queries, and the second only with a cursor: a unit test, whose
-    inputs are not tables, needs neither.
+    inputs are not tables, needs neither. batches_where narrows the batches
+    (stg_ecommerce__events_rejected: those with rejects, an index of their own).
 -#}
-{% macro staging_window() -%}
+{% macro staging_window(batches_where='true') -%}
     {%- set xmin, cursor, since = '', '', '' -%}
     {%- if execute -%}
         {%- if is_incremental() -%}
@@ -30,7 +31,7 @@
             {%- set query -%}
                 select pg_snapshot_xmin(pg_current_snapshot())::text, min(xact_started_at)::text
                 from {{ source('ecommerce', 'ingestion_batches') }}
-                where xact_id >= {{ cursor }}
+                where xact_id >= {{ cursor }} and {{ batches_where }}
             {%- endset -%}
         {%- else -%}
             {%- set query = "select pg_snapshot_xmin(pg_current_snapshot())::text, null" -%}

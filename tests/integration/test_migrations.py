@@ -185,3 +185,65 @@ def test_the_release_before_is_upgraded_to_keep_columns_beyond_the_contract(
         "'insert') and has_column_privilege('ecom_loader', 'raw.ingestion_files', 'header', "
         "'insert')",
     )
+
+
+def test_the_release_before_is_partitioned_in_place(fresh_database, tmp_path):
+    """A warehouse at migration 0004 (the release before 0005) holding rows: its tables
+    become the first partitions of raw, nothing copied; the loader writes on, and may
+    create the partitions ahead."""
+    project = _project(tmp_path / "release-before", "000[1234].*.sql")
+    dbname = fresh_database("upgrade_to_partitions")
+    before = _ecom_db(dbname, project)
+    assert before.returncode == 0, before.stderr
+    with db.connection(None, dbname=dbname) as conn, conn.cursor() as cur:
+        cur.execute(
+            "insert into raw.ecommerce_events (event_id, event_type, user_id, user_name, "
+            "product_id, product_name, category, price, quantity, event_time, session_id, "
+            f"source_file, batch_id, query_id, ingested_at) select {EVENT}, "
+            "'00000000-0000-4000-8000-000000000001', now() - interval '40 days' "
+            "from generate_series(1, 30)"
+        )
+        cur.execute(
+            "insert into raw.ecommerce_events_rejected (source_file, line_number, raw_line, "
+            "reasons, batch_id, query_id) values ('old.csv', 7, 'x,y', array['field_count'], 0, "
+            "'00000000-0000-4000-8000-000000000001')"
+        )
+        cur.execute("select relfilenode from pg_class where oid = 'raw.ecommerce_events'::regclass")
+        storage = cur.fetchone()[0]
+        conn.commit()
+
+    result = _ecom_db(dbname)
+    assert result.returncode == 0, result.stderr
+    assert "applied 0005.raw-partitioned-by-ingestion-time" in result.stderr
+    assert _scalar(dbname, "select count(*) from raw.ecommerce_events") == 30
+    assert _scalar(dbname, "select count(*) from raw.ecommerce_events_rejected") == 1
+    # the old table is the first partition, its storage untouched (nothing copied)
+    assert (
+        _scalar(
+            dbname,
+            "select relfilenode from pg_class where oid = 'raw.ecommerce_events_before'::regclass",
+        )
+        == storage
+    )
+    assert _scalar(
+        dbname,
+        "select array_agg(partition_name order by range_to) from raw.partitions "
+        "where table_name = 'ecommerce_events' and range_from is null",
+    ) == ["ecommerce_events_before"]
+    assert _scalar(dbname, "select max(range_to) > now() + interval '1 day' from raw.partitions")
+    # the loader appends, and may create partitions ahead; nobody else gets that function
+    with db.connection("loader", dbname=dbname) as conn, conn.cursor() as cur:
+        cur.execute(
+            "insert into raw.ecommerce_events (event_id, event_type, user_id, user_name, "
+            "product_id, product_name, category, price, quantity, event_time, session_id, "
+            f"source_file, batch_id, query_id) select {EVENT}, "
+            "'00000000-0000-4000-8000-000000000002'"
+        )
+        cur.execute("select raw.ensure_partitions(now() + interval '5 days')")
+        assert cur.fetchone()[0] == 6  # three more days for each table
+        conn.commit()
+    assert not _scalar(
+        dbname,
+        "select has_function_privilege('ecom_analyst', "
+        "'raw.ensure_partitions(timestamptz, timestamptz)', 'execute')",
+    )

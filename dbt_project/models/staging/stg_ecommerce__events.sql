@@ -18,6 +18,8 @@
     )
 }}
 
+{{ refuse_full_refresh_once_raw_is_trimmed() }}
+
 {%- set xmin, cursor, since = (staging_window() | trim).split('|') -%}
 
 with
