@@ -42,8 +42,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg2
+
 from ecom import dbt_runner
-from pipeline import cli, db, settings
+from pipeline import cli, db, partitions, settings
 from pipeline.errors import UserError
 
 log = logging.getLogger("live")
@@ -51,6 +53,8 @@ log = logging.getLogger("live")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The checkpoints, in layer order (expectations.checkpoints.NAMES).
 CHECKPOINTS = ("raw_layer", "staging_layer", "marts_layer")
+# How often raw's partitions are maintained (ahead, and retention), after a dbt run.
+MAINTAIN_SECONDS = 60.0
 # What a regular cycle rebuilds: the incremental models, whose cost follows the new
 # events (the daily facts included: they fold new events in, see their headers).
 INCREMENTAL = ["--select", "config.materialized:incremental"]
@@ -136,6 +140,15 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         "--no-generator",
         action="store_true",
         help="do not start the generator: stream whatever lands in the inputs folder",
+    )
+    parser.add_argument(
+        "--raw-retention-days",
+        type=cli.days,
+        default=settings.get("ECOM_RAW_RETENTION_DAYS") or "0",
+        metavar="DAYS",
+        help="every minute, create raw's partitions ahead and drop those older than DAYS whose "
+        "batches dbt has staged (ecom maintain); 0 drops nothing "
+        "(default: ECOM_RAW_RETENTION_DAYS or 0)",
     )
     parser.add_argument(
         "--metrics-port",
@@ -434,6 +447,7 @@ class Totals:
     final_freshness: float | None = None  # the last cycle, after the stop
     cycle_seconds: list[float] = field(default_factory=list)
     dbt_seconds: list[float] = field(default_factory=list)
+    partitions_dropped: int = 0  # raw's, by --raw-retention-days
 
 
 def wait_for_commit(until: float, stop: Callable[[], bool] = lambda: False) -> bool:
@@ -505,6 +519,7 @@ class Live:
         self.totals = Totals()
         self.gx = GxStatus()
         self.last_full: float | None = None
+        self.last_maintained = float("-inf")  # monotonic time of raw's last maintenance
         self.log_dir = settings.state_dir() / "live"
         self.checks = BackgroundCheckpoints(self.log_dir)
         self.input_dir = settings.input_dir()
@@ -558,6 +573,17 @@ class Live:
             code = child.stop(timeout=60)
             log.info("the %s stopped (exit %s)", child.name, code)
 
+    def maintain(self) -> None:
+        """raw's partitions: ahead of the stream, and past the retention once staged
+        (after a dbt run, which is what lets a partition go)."""
+        self.last_maintained = time.monotonic()
+        try:
+            _made, dropped = partitions.maintain(self.args.raw_retention_days)
+        except (UserError, psycopg2.Error) as exc:
+            log.warning("raw's partition maintenance failed (%s); trying again later", exc)
+            return
+        self.totals.partitions_dropped += len(dropped)
+
     def cycle(
         self, number: int, dbt: Dbt, manifest: Manifest, started_at: datetime, last: bool = False
     ) -> None:
@@ -590,6 +616,8 @@ class Live:
                 log.info("the checkpoints still run: the next turn starts after them")
         if full:
             self.last_full = time.monotonic()  # the period counts from the end of the checkpoints
+        if time.monotonic() - self.last_maintained >= MAINTAIN_SECONDS:
+            self.maintain()
         loaded, rejected = _ledger_since(started_at)
         new_loaded = loaded - self.totals.loaded
         self.totals.loaded, self.totals.rejected = loaded, rejected
@@ -651,6 +679,11 @@ class Live:
         if t.dbt_seconds:
             lines.append(
                 f"dbt run: p50 {statistics.median(t.dbt_seconds):.1f}s, max {max(t.dbt_seconds):.1f}s"
+            )
+        if self.args.raw_retention_days:
+            lines.append(
+                f"raw retention {self.args.raw_retention_days:g} days: "
+                f"{_plural(t.partitions_dropped, 'partition')} dropped (raw.partitions_dropped)"
             )
         if self.gx.runs:
             lines.append(

@@ -15,6 +15,38 @@ def committed_batches() -> int:
         return cur.fetchone()[0]
 
 
+def _partitions(cur) -> list[str]:
+    """raw's partitions (migration 0005) per table, and what retention dropped."""
+    cur.execute("select to_regclass('raw.partitions') is not null")
+    if not cur.fetchone()[0]:
+        return []
+    cur.execute(
+        "select table_name, count(*), min(range_from), bool_or(range_from is null), "
+        "max(range_to), sum(bytes)::bigint, (select width::text from raw.partitioning) "
+        "from raw.partitions group by table_name order by table_name"
+    )
+    lines = []
+    for table, count, first, before, last, size, width in cur.fetchall():
+        since = "the table of the release before" if before else f"{first:%Y-%m-%d %H:%M}"
+        lines.append(
+            f"partitions      raw.{table}: {count} ({width} each), from {since} "
+            f"to {last:%Y-%m-%d %H:%M} UTC, {size / 1e6:,.1f} MB"
+        )
+    cur.execute(
+        "select count(*), coalesce(sum(rows), 0), max(range_to), max(dropped_at) "
+        "from raw.partitions_dropped"
+    )
+    dropped, rows, until, at = cur.fetchone()
+    lines.append(
+        f"retention       {dropped} partitions dropped ({rows:,} rows, all ingested before "
+        f"{until:%Y-%m-%d %H:%M} UTC), last at {at:%Y-%m-%d %H:%M:%S}"
+        if dropped
+        else "retention       no partition dropped (ecom maintain --retention-days, "
+        "ECOM_RAW_RETENTION_DAYS)"
+    )
+    return lines
+
+
 def report(input_dir: Path, checkpoint_dir: Path, last: int = 10) -> str:
     waiting = waiting_files(input_dir) if input_dir.is_dir() else []
     ignored = ignored_files(input_dir) if input_dir.is_dir() else []
@@ -61,6 +93,7 @@ def report(input_dir: Path, checkpoint_dir: Path, last: int = 10) -> str:
             f"file ledger     {files_loaded} files loaded ({file_rows} rows), "
             f"{files_claimed} in flight, {files_quarantined} quarantined whole"
         )
+        lines.extend(_partitions(cur))
         cur.execute(
             "select source_file, reason, claimed_at from raw.ingestion_files "
             "where status = 'quarantined' order by claimed_at desc limit 5"

@@ -74,6 +74,7 @@ do $$
 begin
     if to_regprocedure('raw.ensure_partitions(timestamptz, timestamptz)') is not null then
         grant execute on function raw.ensure_partitions(timestamptz, timestamptz) to ecom_loader;
+        grant select on raw.partitions, raw.partitions_dropped, raw.partitioning to ecom_loader;
     end if;
 end
 $$;
