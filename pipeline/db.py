@@ -77,6 +77,7 @@ RAW_TABLES = (
     "raw.ingestion_batches",
     "raw.ingestion_file_parts",
     "raw.ingestion_files",
+    "raw.partitions_dropped",
 )
 TRUNCATE_RAW = "truncate " + ", ".join(RAW_TABLES)
 
