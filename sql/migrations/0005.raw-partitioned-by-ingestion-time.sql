@@ -88,11 +88,34 @@ alter table raw.ecommerce_events_rejected
 create index ecommerce_events_rejected_at_brin
     on raw.ecommerce_events_rejected using brin (rejected_at);
 
+-- One partition of raw.<parent> for [low, high), named after low (UTC). It is
+-- created apart and attached, which takes a lock that neither the loader's COPY
+-- nor a reader waits for.
+create function raw.add_partition(parent text, low timestamptz, high timestamptz) returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+set timezone = 'UTC'
+as $$
+declare
+    name text := parent || '_p' || to_char(low, 'YYYYMMDD"t"HH24MISS');
+begin
+    execute format(
+        'create table raw.%I (like raw.%I including defaults including constraints)',
+        name, parent
+    );
+    execute format(
+        'alter table raw.%I attach partition raw.%I for values from (%L) to (%L)',
+        parent, name, low, high
+    );
+end
+$$;
+revoke all on function raw.add_partition(text, timestamptz, timestamptz) from public;
+
 -- Create the partitions that cover now() .. until (default: now() + ahead) and
 -- return how many it made. With since (a backfill of rows with older times, or
--- a test's), also one partition from since's boundary to the first partition. Each is created apart and attached, which takes a
--- lock that neither the loader's COPY nor a reader waits for. A security definer:
--- the loader calls it, and only the owner of a table may add partitions to it.
+-- a test's), also one partition from since's boundary to the first partition.
+-- A security definer: the loader calls it, and only the owner of a table may
+-- add partitions to it.
 create function raw.ensure_partitions(
     until timestamptz default null, since timestamptz default null
 ) returns integer
@@ -109,7 +132,6 @@ declare
     low timestamptz;
     high timestamptz;
     target timestamptz;
-    name text;
     made integer := 0;
     first_from timestamptz;
     has_minvalue boolean;
@@ -120,20 +142,10 @@ begin
     target := coalesce(until, now() + settings.ahead);
     foreach parent in array array['ecommerce_events', 'ecommerce_events_rejected'] loop
         select max(range_to) into low from raw.partitions where table_name = parent;
-        if low is null then
-            low := to_timestamp(floor(extract(epoch from now()) / step) * step);
-        end if;
+        low := coalesce(low, to_timestamp(floor(extract(epoch from now()) / step) * step));
         while low <= target loop
             high := to_timestamp((floor(extract(epoch from low) / step) + 1) * step);
-            name := parent || '_p' || to_char(low, 'YYYYMMDD"t"HH24MISS');
-            execute format(
-                'create table raw.%I (like raw.%I including defaults including constraints)',
-                name, parent
-            );
-            execute format(
-                'alter table raw.%I attach partition raw.%I for values from (%L) to (%L)',
-                parent, name, low, high
-            );
+            perform raw.add_partition(parent, low, high);
             made := made + 1;
             low := high;
         end loop;
@@ -141,15 +153,7 @@ begin
         from raw.partitions where table_name = parent;
         low := to_timestamp(floor(extract(epoch from since) / step) * step);
         if since is not null and not has_minvalue and low < first_from then
-            name := parent || '_p' || to_char(low, 'YYYYMMDD"t"HH24MISS');
-            execute format(
-                'create table raw.%I (like raw.%I including defaults including constraints)',
-                name, parent
-            );
-            execute format(
-                'alter table raw.%I attach partition raw.%I for values from (%L) to (%L)',
-                parent, name, low, first_from
-            );
+            perform raw.add_partition(parent, low, first_from);
             made := made + 1;
         end if;
     end loop;

@@ -34,17 +34,7 @@ def _batch(conn, events, query_id: str, batch_id: int, at: datetime | None = Non
     columns = COLUMNS + (("ingested_at",) if at else ())
     rows = [
         (
-            e.event_id,
-            e.event_type,
-            e.user_id,
-            e.user_name,
-            e.product_id,
-            e.product_name,
-            e.category,
-            e.price,
-            e.quantity,
-            e.time_text,
-            e.session_id,
+            *e.values(),
             source_file,
             batch_id,
             query_id,

@@ -46,17 +46,7 @@ def _batch(events, rejects: int, batch_id: int, at: datetime) -> None:
     source_file = f"partitioned-{batch_id}.csv"
     rows = [
         (
-            e.event_id,
-            e.event_type,
-            e.user_id,
-            e.user_name,
-            e.product_id,
-            e.product_name,
-            e.category,
-            e.price,
-            e.quantity,
-            e.time_text,
-            e.session_id,
+            *e.values(),
             source_file,
             batch_id,
             QUERY,

@@ -152,6 +152,22 @@ class Event:
     session_id: str
     time_text: str  # event_time as written in the CSV (with its offset)
 
+    def values(self) -> tuple:
+        """The contract's fields, in its order, as a row for raw.ecommerce_events."""
+        return (
+            self.event_id,
+            self.event_type,
+            self.user_id,
+            self.user_name,
+            self.product_id,
+            self.product_name,
+            self.category,
+            self.price,
+            self.quantity,
+            self.time_text,
+            self.session_id,
+        )
+
     def line(self) -> str:
         values = [
             self.event_id,
