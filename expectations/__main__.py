@@ -49,6 +49,9 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
             Prints one line per failed expectation and a summary per checkpoint,
             stores each outcome in quality.checkpoint_runs and writes Data Docs to
             expectations/gx/uncommitted/data_docs/local_site/index.html.
+            raw_layer checks the batches committed since its last passed run (the
+            ledger says which; the first run, or --full, checks every batch):
+            a failed run is checked again from the same batch on.
             Suites are defined in expectations/suites.py. The GX context in
             expectations/gx is written from the code by 'sync', never by hand;
             'run' refuses a context that differs from the code.
@@ -71,6 +74,12 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     run.add_argument("names", nargs="*", metavar="CHECKPOINT", help=", ".join(checkpoints.NAMES))
     run.add_argument("--all", action="store_true", help="run every checkpoint, in layer order")
     run.add_argument(
+        "--full",
+        action="store_true",
+        help="raw_layer: check every batch in raw, not only those committed since its last "
+        "passed run",
+    )
+    run.add_argument(
         "--no-record",
         action="store_true",
         help="do not store the outcome in quality.checkpoint_runs",
@@ -89,7 +98,7 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     return parser
 
 
-def _run(names: list[str], run_all: bool, record: bool) -> int:
+def _run(names: list[str], run_all: bool, record: bool, full: bool) -> int:
     from expectations import runner
 
     if run_all and names:
@@ -99,7 +108,8 @@ def _run(names: list[str], run_all: bool, record: bool) -> int:
             f"which checkpoint? known: {', '.join(checkpoints.NAMES)} (or --all)"
         )
     failed = False
-    for outcome in runner.run(list(checkpoints.NAMES) if run_all else names, record=record):
+    chosen = list(checkpoints.NAMES) if run_all else names
+    for outcome in runner.run(chosen, record=record, full=full):
         for failure in outcome.failures:
             print(failure.line())
         print(outcome.summary(), flush=True)
@@ -131,7 +141,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         return 0
     if args.command == "sync":
         return _sync(args.check)
-    return _run(args.names, args.all, record=not args.no_record)
+    return _run(args.names, args.all, record=not args.no_record, full=args.full)
 
 
 GX_DESCRIPTION = """\

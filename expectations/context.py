@@ -86,32 +86,38 @@ DATA_DOCS_SITES = {
     }
 }
 AUDITOR = settings.ROLE_DEFAULT_NAMES["auditor"]
-# host and port as query parameters: PGHOST may be a Unix socket folder.
+# host and port as query parameters: PGHOST may be a Unix socket folder. options:
+# settings of GX's sessions (libpq's "-c name=value ..."), such as the raw_layer
+# checkpoint's window (expectations/runner.py).
 CONNECTION_STRING = (
     f"postgresql+psycopg2://{AUDITOR}:${{ECOM_AUDITOR_PASSWORD}}@/${{PGDATABASE}}"
     "?host=${PGHOST}&port=${PGPORT}&connect_timeout=5"
-    "&application_name=ecommerce-stream-warehouse-gx"
+    "&application_name=ecommerce-stream-warehouse-gx&options=${ECOM_GX_SESSION_SETTINGS}"
 )
 
 
-def connection_environment() -> dict[str, str]:
-    """The values of the connection string's placeholders, from pipeline.settings."""
+def connection_environment(session_settings: dict[str, str] | None = None) -> dict[str, str]:
+    """The values of the connection string's placeholders, from pipeline.settings, and
+    ``session_settings`` for GX's sessions."""
     auditor = settings.connection("auditor")
+    options = " ".join(f"-c {name}={value}" for name, value in (session_settings or {}).items())
     return {
         "PGHOST": quote(auditor.host, safe="/"),
         "PGPORT": str(auditor.port),
         "PGDATABASE": quote(auditor.dbname, safe=""),
         "ECOM_AUDITOR_PASSWORD": quote(auditor.password or "", safe=""),
+        "ECOM_GX_SESSION_SETTINGS": quote(options, safe=""),
     }
 
 
-def open_context(gx_dir: Path = GX_DIR):
-    """The File Data Context in ``gx_dir`` (the committed one), connection from the settings."""
+def open_context(gx_dir: Path = GX_DIR, session_settings: dict[str, str] | None = None):
+    """The File Data Context in ``gx_dir`` (the committed one), connection from the
+    settings, with ``session_settings`` (values without spaces) set in its sessions."""
     # project_root_dir: GX finds the context in <root>/gx (and would scaffold one there).
     if gx_dir.name != "gx":
         raise ValueError(f"a GX context folder is called gx, not {gx_dir.name}")
     try:
-        runtime_environment = connection_environment()
+        runtime_environment = connection_environment(session_settings)
     except settings.SettingsError:  # comparing definitions (sync --check) needs no database
         runtime_environment = {}
     return gx.get_context(
@@ -153,7 +159,7 @@ def sync(context, *, write: bool = True) -> list[str]:
         variables.data_docs_sites = DATA_DOCS_SITES
         variables.save()
 
-    datasource = _sync_datasource(context, change)
+    datasource, readded = _sync_datasource(context, change)
     if datasource is None:  # dry run without the datasource: nothing below can be compared
         return changes
 
@@ -186,6 +192,8 @@ def sync(context, *, write: bool = True) -> list[str]:
             current = (stored.suite.name, stored.data.data_asset.name, stored.data.name)
         except DataContextError:
             current = None
+        if table in readded:  # its stored batch definition's id is the old asset's
+            current = (table, "(re-added)", BATCH_DEFINITION)
         if current != (table, table, BATCH_DEFINITION) and change(
             f"validation definition {table}: {'add' if current is None else 'update'}"
         ):
@@ -229,14 +237,15 @@ def sync(context, *, write: bool = True) -> list[str]:
 
 
 def _sync_datasource(context, change):
-    """The datasource and one whole-table asset per validated table."""
+    """The datasource and one whole-table asset per validated table, and the tables
+    whose asset was added again."""
     try:
         datasource = context.data_sources.get(DATASOURCE)
     except (KeyError, ValueError, DataContextError):
         datasource = None
     if datasource is None:
         if not change(f"datasource {DATASOURCE}: add"):
-            return None
+            return None, set()
         datasource = context.data_sources.add_postgres(
             name=DATASOURCE, connection_string=CONNECTION_STRING
         )
@@ -249,11 +258,12 @@ def _sync_datasource(context, change):
             assets=datasource.assets,
         )
     tables = checkpoints.all_tables()
+    readded: set[str] = set()
     for asset in list(datasource.assets):
         if asset.name not in tables and change(f"table asset {asset.name}: delete"):
             datasource.delete_asset(asset.name)
     for table in tables:
-        schema_name, table_name = table.split(".")
+        schema_name, table_name = checkpoints.relation(table).split(".")
         try:
             asset = datasource.get_asset(table)
             where = (asset.schema_name, asset.table_name)
@@ -267,6 +277,7 @@ def _sync_datasource(context, change):
             asset = datasource.add_table_asset(
                 name=table, schema_name=schema_name, table_name=table_name
             )
+            readded.add(table)
         has_definition = asset is not None and BATCH_DEFINITION in [
             definition.name for definition in asset.batch_definitions
         ]
@@ -276,4 +287,5 @@ def _sync_datasource(context, change):
             and change(f"table asset {table}: batch definition {BATCH_DEFINITION}")
         ):
             asset.add_batch_definition_whole_table(BATCH_DEFINITION)
-    return datasource
+            readded.add(table)
+    return datasource, readded

@@ -56,6 +56,41 @@ class Failure:
         return text
 
 
+@dataclass(frozen=True)
+class Window:
+    """What a run of a windowed checkpoint checks: the batches of the loader
+    transactions [from_xmin, to_xmin) (sql/migrations/0006). to_xmin is the xmin of
+    a snapshot taken as the run starts: every transaction with a smaller id had
+    finished, so no batch joins the window later. from_xmin is the to_xmin of the
+    last passed run (0: from the first batch, on the first run or with --full)."""
+
+    from_xmin: int
+    to_xmin: int
+    since: datetime | None  # the oldest xact_started_at in it; None: no batch
+    batches: int
+    rows: int
+
+    def session_settings(self) -> dict[str, str]:
+        """The settings the views of the window read (no spaces: libpq's options)."""
+        if self.from_xmin == 0:  # every row, those that no batch accounts for included
+            since = "-infinity"
+        else:
+            since = self.since.isoformat() if self.since else "infinity"
+        return {
+            "ecom.raw_check_from_xmin": str(self.from_xmin),
+            "ecom.raw_check_to_xmin": str(self.to_xmin),
+            "ecom.raw_check_since": since,
+        }
+
+    def describe(self) -> str:
+        held = f"{self.batches:,} batch{'' if self.batches == 1 else 'es'} ({self.rows:,} rows)"
+        if self.from_xmin == 0:
+            return f"every batch: {held}"
+        if not self.batches:
+            return "no batch committed since the last passed run"
+        return f"{held} committed since the last passed run"
+
+
 @dataclass
 class Outcome:
     """The result of one checkpoint run."""
@@ -67,11 +102,14 @@ class Outcome:
     run_at: datetime
     duration: float
     failures: list[Failure] = field(default_factory=list)
+    window: Window | None = None
 
     def summary(self) -> str:
         text = f"{self.checkpoint}: {self.successful}/{self.evaluated} expectations passed"
         if not self.success:
             text += f", {self.evaluated - self.successful} failed"
+        if self.window is not None:
+            text += f", on {self.window.describe()}"
         return f"{text} ({self.duration:.1f}s)"
 
 
@@ -103,7 +141,7 @@ def preflight(tables: list[str]) -> None:
                 unreadable.append(table)
         conn.rollback()
     if missing:
-        built_by_dbt = any(not table.startswith("raw.") for table in missing)
+        built_by_dbt = any(table.startswith(("staging.", "marts.")) for table in missing)
         fix = (
             "build them with dbt first ('ecom dbt build', or 'make dbt')"
             if built_by_dbt
@@ -120,17 +158,25 @@ def preflight(tables: list[str]) -> None:
         )
 
 
-def run(names: list[str], *, record: bool = True) -> Iterator[Outcome]:
-    """Run the checkpoints ``names`` in order; yields each outcome as it finishes."""
+def run(names: list[str], *, record: bool = True, full: bool = False) -> Iterator[Outcome]:
+    """Run the checkpoints ``names`` in order; yields each outcome as it finishes.
+
+    A windowed checkpoint (raw_layer) checks the batches committed since its last
+    passed run, recorded in quality.checkpoint_runs; with ``full``, every batch.
+    """
     specs = resolve(names)
-    preflight([table for spec in specs for table in spec.tables])
+    preflight([checkpoints.relation(table) for spec in specs for table in spec.tables])
+    windows = {spec.name: window(spec.name, full=full) for spec in specs if spec.windowed}
+    session_settings = {
+        name: value for one in windows.values() for name, value in one.session_settings().items()
+    }
 
     from great_expectations.core.run_identifier import RunIdentifier
 
     from expectations import context as gx_context
     from expectations import suites
 
-    context = gx_context.open_context()
+    context = gx_context.open_context(session_settings=session_settings)
     # Never run definitions other than the code's, and never rewrite committed
     # files behind the user's back: a stale context is a user error.
     stale = gx_context.sync(context, write=False)
@@ -148,9 +194,43 @@ def run(names: list[str], *, record: bool = True) -> Iterator[Outcome]:
                 outcome.failures[0].observed,
             )
             outcome = _run_one(context, spec.name, suites.EVENT_TIME_MAX_PARAMETER, RunIdentifier)
+        outcome.window = windows.get(spec.name)
         if record:
             _record(outcome)
         yield outcome
+
+
+def window(name: str, *, full: bool = False) -> Window:
+    """The window of a run of the windowed checkpoint ``name`` that starts now."""
+    with db.connection("auditor") as conn, conn.cursor() as cur:
+        from_xmin = 0
+        if not full:
+            cur.execute(
+                "select checked_to_xmin from quality.checkpoint_runs "
+                "where checkpoint_name = %s and success and checked_to_xmin is not null "
+                "order by checked_to_xmin desc limit 1",
+                (name,),
+            )
+            row = cur.fetchone()
+            from_xmin = row[0] if row else 0
+        cur.execute("select pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        (to_xmin,) = cur.fetchone()
+        if from_xmin > to_xmin:  # transaction ids start again in a restored cluster
+            log.warning(
+                "%s: the last passed run's window ends after transaction %s, beyond this "
+                "server's transactions (a restored warehouse?): checking every batch",
+                name,
+                from_xmin,
+            )
+            from_xmin = 0
+        cur.execute(
+            "select count(*), coalesce(sum(rows_in), 0), min(xact_started_at) "
+            "from raw.ingestion_batches where xact_id >= %s and xact_id < %s",
+            (from_xmin, to_xmin),
+        )
+        batches, rows, since = cur.fetchone()
+        conn.rollback()
+    return Window(from_xmin, to_xmin, since, batches, int(rows))
 
 
 def _run_one(context: Any, name: str, time_max_parameter: str, run_identifier: Any) -> Outcome:
@@ -359,20 +439,27 @@ def _record(outcome: Outcome) -> None:
                     "not recorded: quality.checkpoint_runs does not exist ('make db' creates it)"
                 )
                 return
+            values = {
+                "checkpoint_name": outcome.checkpoint,
+                "success": outcome.success,
+                "evaluated_expectations": outcome.evaluated,
+                "successful_expectations": outcome.successful,
+                "failed_expectations": outcome.evaluated - outcome.successful,
+                "run_at": outcome.run_at,
+                "duration_seconds": round(outcome.duration, 3),
+                "failures": Json(failures),
+            }
+            if outcome.window is not None:  # the next run starts where a passed one ended
+                values.update(
+                    checked_from_xmin=outcome.window.from_xmin,
+                    checked_to_xmin=outcome.window.to_xmin,
+                    checked_batches=outcome.window.batches,
+                    checked_rows=outcome.window.rows,
+                )
             cur.execute(
-                "insert into quality.checkpoint_runs (checkpoint_name, success, "
-                "evaluated_expectations, successful_expectations, failed_expectations, run_at, "
-                "duration_seconds, failures) values (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    outcome.checkpoint,
-                    outcome.success,
-                    outcome.evaluated,
-                    outcome.successful,
-                    outcome.evaluated - outcome.successful,
-                    outcome.run_at,
-                    round(outcome.duration, 3),
-                    Json(failures),
-                ),
+                f"insert into quality.checkpoint_runs ({', '.join(values)}) "
+                f"values ({', '.join(['%s'] * len(values))})",
+                list(values.values()),
             )
             conn.commit()
     except psycopg2.Error as exc:  # the verdict stands; only its history entry is missing

@@ -23,6 +23,7 @@ import os
 import textwrap
 from collections.abc import Callable
 
+from expectations import checkpoints
 from pipeline import contract
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -58,11 +59,12 @@ def _sql(query: str) -> str:
 
 
 def raw_ecommerce_events() -> list[gxe.Expectation]:
-    """The landing table: the contract's columns and rules, plus lineage."""
+    """The landing table's rows in the run's window: the contract's columns and rules,
+    plus lineage. (That the stream has landed anything is the ledger's expectation:
+    a window may hold no rows.)"""
     columns = [(f.name, f.sql_type) for f in contract.FIELDS] + list(contract.LINEAGE_COLUMNS)
     text_fields = [f.name for f in contract.FIELDS if f.kind == "text"]
     return [
-        gxe.ExpectTableRowCountToBeBetween(min_value=1, description="The stream has landed rows."),
         gxe.ExpectTableColumnsToMatchSet(
             column_set=[name for name, _ in columns],
             exact_match=True,
@@ -99,11 +101,23 @@ def raw_ecommerce_events() -> list[gxe.Expectation]:
     ]
 
 
+# A batch whose partition retention dropped has no rows left: the reconciliations
+# leave out the batches that started before the newest dropped range ends.
+_TRIMMED = "(select max(range_to) from raw.partitions_dropped)"
+
+
 def raw_ingestion_batches() -> list[gxe.Expectation]:
-    """The exactly-once ledger: each batch accounts for its lines, and raw agrees with it."""
+    """The exactly-once ledger's batches in the run's window: each accounts for its
+    lines, and raw agrees with it, per batch and per file part."""
+    events, rejected = "raw.ecommerce_events", "raw.ecommerce_events_rejected"
     return [
-        gxe.ExpectTableRowCountToBeBetween(
-            min_value=1, description="At least one micro-batch has committed."
+        gxe.UnexpectedRowsExpectation(
+            description="At least one micro-batch has committed, ever.",
+            unexpected_rows_query=_sql("""
+                select 0 as batches_committed
+                from {batch}
+                having count(*) = 0 and not exists (select from raw.ingestion_batches)
+            """),
         ),
         gxe.ExpectColumnValuesToBeBetween(column="rows_loaded", min_value=0),
         gxe.ExpectColumnValuesToBeBetween(column="rows_rejected", min_value=0),
@@ -117,19 +131,30 @@ def raw_ingestion_batches() -> list[gxe.Expectation]:
         ),
         _ledger_matches(
             "rows_loaded",
-            "raw.ecommerce_events",
+            events,
             "The rows in raw.ecommerce_events per batch (query_id, batch_id) equal the ledger's rows_loaded (batches in partitions dropped by retention left out).",
         ),
         _ledger_matches(
             "rows_rejected",
-            "raw.ecommerce_events_rejected",
+            rejected,
             "The rows in raw.ecommerce_events_rejected per batch (query_id, batch_id) equal the ledger's rows_rejected (batches in partitions dropped by retention left out).",
+        ),
+        _parts_match(
+            "rows_loaded",
+            events,
+            "The rows in raw.ecommerce_events per batch and delivery equal the rows_loaded of the delivery's parts committed in that batch.",
+        ),
+        _parts_match(
+            "rows_rejected",
+            rejected,
+            "The rows in raw.ecommerce_events_rejected per batch and delivery equal the rows_rejected of the delivery's parts committed in that batch.",
         ),
     ]
 
 
 def raw_ingestion_files() -> list[gxe.Expectation]:
-    """The file ledger: each delivered file accounts for its rows, and raw agrees with it."""
+    """The file ledger's rows written in the run's window: each delivered file accounts
+    for its rows. (Its parts against raw: the batch ledger's expectations.)"""
     return [
         gxe.ExpectColumnValuesToBeInSet(
             column="status", value_set=["claimed", "loaded", "quarantined"]
@@ -145,16 +170,15 @@ def raw_ingestion_files() -> list[gxe.Expectation]:
         gxe.UnexpectedRowsExpectation(
             description="Every loaded file accounts for each row it held: rows_in = rows_loaded + rows_rejected, summed over its parts.",
             unexpected_rows_query=_sql("""
-                with parts as (
-                    select delivery_id, count(*) as parts, sum(rows_in) as rows_in,
-                        sum(rows_loaded) as rows_loaded, sum(rows_rejected) as rows_rejected
-                    from raw.ingestion_file_parts
-                    group by delivery_id
-                )
                 select files.delivery_id, files.source_file, files.rows_in, files.rows_loaded,
                     files.rows_rejected, parts.parts as parts_committed
                 from {batch} as files
-                left join parts on parts.delivery_id = files.delivery_id
+                cross join lateral (
+                    select count(*) as parts, sum(rows_in) as rows_in,
+                        sum(rows_loaded) as rows_loaded, sum(rows_rejected) as rows_rejected
+                    from raw.ingestion_file_parts
+                    where delivery_id = files.delivery_id
+                ) as parts
                 where files.status = 'loaded' and (
                     files.rows_in is distinct from files.rows_loaded + files.rows_rejected
                     or (files.parts > 0 and (
@@ -164,55 +188,51 @@ def raw_ingestion_files() -> list[gxe.Expectation]:
                         or parts.rows_rejected is distinct from files.rows_rejected)))
             """),
         ),
-        _delivery_matches(
-            "rows_loaded",
-            "raw.ecommerce_events",
-            "The rows in raw.ecommerce_events per delivery equal its committed parts' rows_loaded.",
-        ),
-        _delivery_matches(
-            "rows_rejected",
-            "raw.ecommerce_events_rejected",
-            "The rows in raw.ecommerce_events_rejected per delivery equal its committed parts' rows_rejected.",
-        ),
     ]
 
 
-def _delivery_matches(ledger_column: str, table: str, description: str) -> gxe.Expectation:
+def _parts_match(ledger_column: str, table: str, description: str) -> gxe.Expectation:
+    """``table``'s rows in the window (checkpoints.relation) against the ledger."""
+    rows, name = checkpoints.relation(table), table.split(".")[1]
     # Parts commit with their rows, so this holds for files still in flight too.
+    # Rows without a delivery landed before the file ledger existed.
     return gxe.UnexpectedRowsExpectation(
         description=description,
         unexpected_rows_query=_sql(f"""
             with ledger as (
-                select parts.delivery_id, sum(parts.{ledger_column}) as ledger_{ledger_column}
-                from {{batch}} as files
-                join raw.ingestion_file_parts as parts on parts.delivery_id = files.delivery_id
-                group by parts.delivery_id
+                select parts.query_id, parts.batch_id, parts.delivery_id,
+                    sum(parts.{ledger_column}) as ledger_{ledger_column},
+                    min(batches.xact_started_at) as xact_started_at
+                from {{batch}} as batches
+                join raw.ingestion_file_parts as parts
+                    on parts.query_id = batches.query_id and parts.batch_id = batches.batch_id
+                group by parts.query_id, parts.batch_id, parts.delivery_id
             ),
             landed as (
-                select delivery_id, count(*) as rows_in_table
-                from {table}
+                select query_id, batch_id, delivery_id, count(*) as rows_in_table
+                from {rows}
                 where delivery_id is not null
-                group by delivery_id
+                group by query_id, batch_id, delivery_id
             )
             select
                 coalesce(ledger.delivery_id, landed.delivery_id) as delivery_id,
-                coalesce(ledger.ledger_{ledger_column}, 0) as ledger_{ledger_column},
-                coalesce(landed.rows_in_table, 0) as rows_in_{table.split(".")[1]}
+                coalesce(ledger.query_id, landed.query_id) as query_id,
+                coalesce(ledger.batch_id, landed.batch_id) as batch_id,
+                coalesce(ledger.ledger_{ledger_column}, 0) as parts_{ledger_column},
+                coalesce(landed.rows_in_table, 0) as rows_in_{name}
             from ledger
-            full outer join landed on ledger.delivery_id = landed.delivery_id
+            full outer join landed
+                on ledger.query_id = landed.query_id and ledger.batch_id = landed.batch_id
+                    and ledger.delivery_id = landed.delivery_id
             where coalesce(ledger.ledger_{ledger_column}, 0) <> coalesce(landed.rows_in_table, 0)
-                -- a delivery claimed before a partition retention dropped may miss rows
-                and not exists (
-                    select 1 from raw.ingestion_files as claimed
-                    where claimed.delivery_id = coalesce(ledger.delivery_id, landed.delivery_id)
-                        and claimed.claimed_at
-                        < (select max(range_to) from raw.partitions_dropped)
-                )
+                and not coalesce(ledger.xact_started_at < {_TRIMMED}, false)
         """),
     )
 
 
 def _ledger_matches(ledger_column: str, table: str, description: str) -> gxe.Expectation:
+    """``table``'s rows in the window (checkpoints.relation) against the ledger."""
+    rows, name = checkpoints.relation(table), table.split(".")[1]
     # A batch is (query_id, batch_id): a new checkpoint starts batch ids at 0
     # again, and two queries run side by side. A batch on one side only counts
     # as 0 rows on the other (rows without a query_id, landed before migration
@@ -222,23 +242,19 @@ def _ledger_matches(ledger_column: str, table: str, description: str) -> gxe.Exp
         unexpected_rows_query=_sql(f"""
             with landed as (
                 select query_id, batch_id, count(*) as rows_in_table
-                from {table}
+                from {rows}
                 group by query_id, batch_id
             )
             select
                 coalesce(ledger.query_id, landed.query_id) as query_id,
                 coalesce(ledger.batch_id, landed.batch_id) as batch_id,
                 coalesce(ledger.{ledger_column}, 0) as ledger_{ledger_column},
-                coalesce(landed.rows_in_table, 0) as rows_in_{table.split(".")[1]}
+                coalesce(landed.rows_in_table, 0) as rows_in_{name}
             from {{batch}} as ledger
             full outer join landed
                 on ledger.query_id = landed.query_id and ledger.batch_id = landed.batch_id
             where coalesce(ledger.{ledger_column}, 0) <> coalesce(landed.rows_in_table, 0)
-                -- a batch whose partition retention dropped has no rows left
-                and not coalesce(
-                    ledger.xact_started_at < (select max(range_to) from raw.partitions_dropped),
-                    false
-                )
+                and not coalesce(ledger.xact_started_at < {_TRIMMED}, false)
         """),
     )
 

@@ -78,3 +78,14 @@ begin
     end if;
 end
 $$;
+
+-- The raw_layer checkpoint's window (migration 0006): the auditor reads what the
+-- windows hold.
+do $$
+begin
+    if to_regclass('quality.raw_events_to_check') is not null then
+        grant select on quality.raw_batches_to_check, quality.raw_files_to_check,
+            quality.raw_events_to_check, quality.raw_rejected_to_check to ecom_auditor;
+    end if;
+end
+$$;

@@ -97,7 +97,9 @@ def _broken(role: str | None, apply: list[str], undo: list[str]) -> Iterator[Non
 
 
 def _failures(name: str) -> list[runner.Failure]:
-    (outcome,) = runner.run([name], record=False)
+    # full: the breakages below edit rows of batches an earlier run has checked,
+    # which a run of raw_layer's window leaves alone (see the window's test)
+    (outcome,) = runner.run([name], record=False, full=True)
     assert outcome.success is (not outcome.failures)
     return outcome.failures
 
@@ -139,6 +141,100 @@ def test_raw_layer_checks_contract_lineage_and_ledger(built):
     assert outcome.success and outcome.evaluated == outcome.successful
     # every column's type and nullness, plus the rules and the reconciliations
     assert outcome.evaluated >= 2 * 14 + 10
+
+
+def _run(full: bool = False) -> runner.Outcome:
+    (outcome,) = runner.run(["raw_layer"], full=full)
+    assert outcome.window is not None
+    return outcome
+
+
+def test_raw_layer_checks_what_committed_since_its_last_passed_run(built):
+    first = _run()
+    assert first.success, [f.line() for f in first.failures]
+    nothing_new = _run()
+    assert nothing_new.success and nothing_new.window.batches == 0
+    assert nothing_new.window.from_xmin == first.window.to_xmin
+    assert "on no batch committed since the last passed run" in nothing_new.summary()
+
+    # a new batch, committed the way the loader commits one (rows and ledger row in
+    # one transaction), holding a row with an unknown event type
+    query_id = "00000000-0000-4000-8000-00000000a1de"
+    new_batch = [
+        "insert into raw.ecommerce_events select gen_random_uuid(), "
+        "case when n = 1 then 'refund' else event_type end, user_id, user_name, product_id, "
+        "product_name, category, price, quantity, event_time, session_id, 'gx-window.csv', 0, "
+        f"now(), null, '{query_id}' from raw.ecommerce_events, generate_series(1, 2) as n "
+        "where event_id = (select event_id from raw.ecommerce_events order by event_id limit 1)",
+        "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, rows_in, "
+        f"rows_loaded, rows_rejected, started_at) values ('gx-window', '{query_id}', 0, "
+        "'{gx-window.csv}', 2, 2, 0, now())",
+    ]
+    # and an old row broken in place, in a batch the first run checked
+    old_row = (
+        "(select event_id from raw.ecommerce_events where source_file <> 'gx-window.csv' "
+        "order by event_id limit 1)"
+    )
+    with _broken(
+        None,
+        [
+            *new_batch,
+            f"update raw.ecommerce_events set price = -price - 1 where event_id = {old_row}",
+        ],
+        [
+            f"update raw.ecommerce_events set price = -price - 1 where event_id = {old_row}",
+            "delete from raw.ecommerce_events where source_file = 'gx-window.csv'",
+            "delete from raw.ingestion_batches where stream_name = 'gx-window'",
+        ],
+    ):
+        window = _run()
+        assert (window.window.batches, window.window.rows) == (1, 2)
+        assert "on 1 batch (2 rows) committed since the last passed run" in window.summary()
+        assert _named(window.failures) == {
+            ("raw.ecommerce_events", "event_type", "expect_column_values_to_be_in_set")
+        }
+        assert window.failures[0].observed.startswith("1 of 2 rows unexpected")
+        # a failed run does not move the window: the next one checks the batch again
+        again = _run()
+        assert again.window.from_xmin == window.window.from_xmin and not again.success
+        # what is not new is checked by --full only
+        full = _run(full=True)
+        assert full.window.from_xmin == 0 and "on every batch" in full.summary()
+        assert _named(full.failures) == {
+            ("raw.ecommerce_events", "event_type", "expect_column_values_to_be_in_set"),
+            ("raw.ecommerce_events", "price", "expect_column_values_to_be_between"),
+        }
+
+    # undone: the next window holds the undoing transactions' batches (none), and
+    # starts where the last passed run ended, before the broken batch
+    after = _run()
+    assert after.success and after.window.from_xmin == nothing_new.window.to_xmin
+
+
+def test_raw_layer_checks_a_file_ledger_row_written_since_its_last_run(built):
+    assert _run().success
+    # a loaded file's totals edited by hand: the edit is new, so the window holds it
+    delivery = (
+        "(select min(delivery_id) from raw.ingestion_files where status = 'loaded' "
+        "and rows_loaded > 0)"
+    )
+    with _broken(
+        None,
+        [
+            "update raw.ingestion_files set rows_in = rows_in + 1, rows_loaded = rows_loaded + 1 "
+            f"where delivery_id = {delivery}"
+        ],
+        [
+            "update raw.ingestion_files set rows_in = rows_in - 1, rows_loaded = rows_loaded - 1 "
+            f"where delivery_id = {delivery}"
+        ],
+    ):
+        (outcome,) = runner.run(["raw_layer"], record=False)
+    assert outcome.window.batches == 0
+    assert _named(outcome.failures) == {
+        ("raw.ingestion_files", None, "unexpected_rows_expectation")
+    }
+    assert "summed over its parts" in outcome.failures[0].description
 
 
 # --- red: raw ------------------------------------------------------------------
