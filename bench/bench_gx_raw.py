@@ -48,7 +48,7 @@ REJECTS_PER_BATCH = 10
 QUERY_ID = "00000000-0000-4000-8000-0000000bec00"
 COLUMNS = (
     "event_id, event_type, user_id, user_name, product_id, product_name, category, price, "
-    "quantity, event_time, session_id, source_file, batch_id, query_id"
+    "quantity, event_time, session_id, source_file, batch_id, query_id, ingested_at"
 )
 # Mostly views, as in a real funnel.
 EVENT_TYPES = ["view"] * 13 + ["add_to_cart"] * 5 + ["purchase"] * 2
@@ -57,10 +57,13 @@ PRODUCTS = 5_000
 USERS = 200_000
 
 
-def batch_csv(batch_id: int, first: int, rows: int, start: datetime) -> io.StringIO:
-    """``rows`` valid events as COPY CSV: the contract's fields + source_file, batch_id, query_id."""
+def batch_csv(
+    batch_id: int, first: int, rows: int, start: datetime, ingested_at: str
+) -> io.StringIO:
+    """``rows`` valid events as COPY CSV: the contract's fields + source_file, batch_id,
+    query_id, ingested_at."""
     source_file = f"bench-{batch_id:06d}.csv"
-    lineage = f",{source_file},{batch_id},{QUERY_ID}\n"
+    lineage = f",{source_file},{batch_id},{QUERY_ID},{ingested_at}\n"
     lines = []
     for i in range(first, first + rows):
         product = (i * 7919) % PRODUCTS + 1
@@ -81,35 +84,44 @@ def ensure_database(name: str) -> None:
 
 
 def truncate() -> None:
+    """Empty raw and the checkpoints' history; a partition for rows ingested in the past."""
     with db.connection() as conn, conn.cursor() as cur:
         cur.execute(db.TRUNCATE_RAW + ", quality.checkpoint_runs")
+        cur.execute("select raw.ensure_partitions(null, now() - interval '30 days')")
         conn.commit()
 
 
-def load(events: int, *, first: int, batch_id: int, batch_rows: int) -> int:
+def load(events: int, *, first: int, batch_id: int, batch_rows: int, past: bool = False) -> int:
     """COPY ``events`` events from number ``first`` on, in batches of ``batch_rows`` from
     ``batch_id`` on, each in one transaction with its rejects and ledger row, as the
-    loader commits them. Returns the next batch id."""
+    loader commits them. Returns the next batch id. ``past``: as if ingested a day ago
+    and earlier (rows, rejects and ledger alike), in a partition of their own."""
     start = datetime(2026, 1, 1, tzinfo=UTC)
     with db.connection() as conn, conn.cursor() as cur:
         loaded = 0
         while loaded < events:
             rows = min(batch_rows, events - loaded)
+            cur.execute(
+                "select case when %s then now() - interval '1 day' - %s * interval '1 minute' "
+                "else now() end",
+                (past, (events - loaded) // batch_rows),
+            )
+            (ingested_at,) = cur.fetchone()
             cur.copy_expert(
                 f"copy raw.ecommerce_events ({COLUMNS}) from stdin (format csv)",
-                batch_csv(batch_id, first + loaded, rows, start),
+                batch_csv(batch_id, first + loaded, rows, start, ingested_at.isoformat()),
             )
             cur.execute(
-                "insert into raw.ecommerce_events_rejected "
-                "(source_file, line_number, raw_line, reasons, batch_id, query_id) "
-                "select %s, n + 1, 'not,a,valid,line', array['malformed_csv_row'], %s, %s "
+                "insert into raw.ecommerce_events_rejected (source_file, line_number, raw_line, "
+                "reasons, batch_id, query_id, rejected_at) "
+                "select %s, n + 1, 'not,a,valid,line', array['malformed_csv_row'], %s, %s, %s "
                 "from generate_series(1, %s) as n",
-                (f"bench-{batch_id:06d}.csv", batch_id, QUERY_ID, REJECTS_PER_BATCH),
+                (f"bench-{batch_id:06d}.csv", batch_id, QUERY_ID, ingested_at, REJECTS_PER_BATCH),
             )
             cur.execute(
                 "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, "
-                "rows_in, rows_loaded, rows_rejected, started_at) "
-                "values ('bench', %s, %s, %s, %s, %s, %s, now())",
+                "rows_in, rows_loaded, rows_rejected, started_at, xact_started_at) "
+                "values ('bench', %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     QUERY_ID,
                     batch_id,
@@ -117,6 +129,8 @@ def load(events: int, *, first: int, batch_id: int, batch_rows: int) -> int:
                     rows + REJECTS_PER_BATCH,
                     rows,
                     REJECTS_PER_BATCH,
+                    ingested_at,
+                    ingested_at,
                 ),
             )
             conn.commit()
@@ -165,6 +179,13 @@ def main() -> int:
     parser.add_argument("--new-events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs on the window (median)")
     parser.add_argument("--database", default="ecommerce_bench_gx")
+    parser.add_argument(
+        "--history",
+        choices=["past", "today"],
+        default="past",
+        help="when the rows before the new ones were ingested: a day ago and earlier, in "
+        "a partition of their own (default), or today, in the new rows' partition",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     cli.configure_logging()
@@ -177,7 +198,13 @@ def main() -> int:
     loaded, batch_id = 0, 0
     for size in sizes:
         started = time.perf_counter()
-        batch_id = load(size - loaded, first=loaded, batch_id=batch_id, batch_rows=BATCH_ROWS)
+        batch_id = load(
+            size - loaded,
+            first=loaded,
+            batch_id=batch_id,
+            batch_rows=BATCH_ROWS,
+            past=args.history == "past",
+        )
         loaded = size
         settle()
         log.info("setup: raw holds %s events (%.1fs)", f"{loaded:,}", time.perf_counter() - started)
@@ -213,7 +240,8 @@ def main() -> int:
         f"raw_layer checkpoint, every batch (--full) beside the window of the "
         f"{args.new_events:,} rows committed since the last passed run "
         f"(checkpoint.run(), Data Docs included; whole run in brackets; window: median of "
-        f"{args.repeat}):"
+        f"{args.repeat}); the rows before them ingested "
+        f"{'a day ago and earlier' if args.history == 'past' else 'today'}:"
     )
     print(f"  {'rows in raw':>12}  {'size':>8}  {'every batch':>18}  {'the window':>18}")
     for rows, size, full, full_run, window, window_run, _ in figures:

@@ -5,9 +5,11 @@ This module is the only place an expectation is written. The JSON under
 expectations sync``) and never edited by hand; a run refuses JSON that
 differs from this module.
 
-Every expectation compiles to SQL that PostgreSQL runs on the whole table
-(GX's SqlAlchemyExecutionEngine on a table asset): nothing is pulled into
-pandas. Rules that span tables (the ledger against the landing table) or
+Every expectation compiles to SQL that PostgreSQL runs (GX's
+SqlAlchemyExecutionEngine on a table asset): nothing is pulled into pandas.
+A staging or mart suite reads its whole table; the raw layer's suites read the
+run's window, the rows of the batches committed since the last passed run
+(checkpoints.WINDOWED: views over raw and the ledgers, sql/migrations/0006). Rules that span tables (the ledger against the landing table) or
 rows (a rate against its counts) are UnexpectedRowsExpectations: a query that
 returns the offending rows, ``{batch}`` being the suite's own table. (GX leaves
 aliasing ``{batch}`` to the query when the query has a JOIN, and aliases it
