@@ -65,10 +65,6 @@ alter role ecom_transformer set jit = off;
 -- quality: the auditor appends and reads; analysts read. Nobody else.
 grant usage on schema quality to ecom_auditor, ecom_analyst;
 grant select, insert on quality.checkpoint_runs to ecom_auditor;
--- No JIT for GX either: a check of raw's window is a dozen short statements on a
--- big table whose estimated costs cross jit_above_cost; compiling took 0.18 s a
--- statement for 0.15 s of work (the window of 100k new rows beside 10M in raw).
-alter role ecom_auditor set jit = off;
 grant select on quality.checkpoint_runs to ecom_analyst;
 
 -- raw's partitions (migration 0005): the loader creates those ahead of its
