@@ -82,7 +82,8 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     run.add_argument(
         "--no-record",
         action="store_true",
-        help="do not store the outcome in quality.checkpoint_runs",
+        help="do not store the outcome in quality.checkpoint_runs (so raw_layer's next run "
+        "checks the same batches)",
     )
     sub.add_parser("list", help="list the checkpoints and the tables they validate")
     sync = sub.add_parser(
