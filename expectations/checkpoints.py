@@ -17,8 +17,14 @@ class CheckpointSpec:
 CHECKPOINTS: tuple[CheckpointSpec, ...] = (
     CheckpointSpec(
         "raw_layer",
-        "the landing table against the event contract; the batch and file ledgers against raw",
-        ("raw.ecommerce_events", "raw.ingestion_batches", "raw.ingestion_files"),
+        "the landing table against the event contract, quarantined lines' reasons, the batch "
+        "and file ledgers against raw: the batches committed since the last passed run",
+        (
+            "raw.ecommerce_events",
+            "raw.ecommerce_events_rejected",
+            "raw.ingestion_batches",
+            "raw.ingestion_files",
+        ),
         windowed=True,
     ),
     CheckpointSpec(

@@ -1,7 +1,8 @@
 """The GX File Data Context in expectations/gx, and keeping it equal to the code.
 
 The context is committed: great_expectations.yml (the PostgreSQL datasource
-and one table asset per validated table), the suites (expectations/), the
+and one table asset per validated table; a table of the raw layer is read
+through the view of the run's window, checkpoints.WINDOWED), the suites (expectations/), the
 validation definitions and the checkpoints. Run output (validation results,
 Data Docs) goes to expectations/gx/uncommitted/, which git ignores.
 
@@ -192,7 +193,7 @@ def sync(context, *, write: bool = True) -> list[str]:
             current = (stored.suite.name, stored.data.data_asset.name, stored.data.name)
         except DataContextError:
             current = None
-        if table in readded:  # its stored batch definition's id is the old asset's
+        if table in readded and current is not None:  # it names the old asset's ids
             current = (table, "(re-added)", BATCH_DEFINITION)
         if current != (table, table, BATCH_DEFINITION) and change(
             f"validation definition {table}: {'add' if current is None else 'update'}"

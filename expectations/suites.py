@@ -103,6 +103,23 @@ def raw_ecommerce_events() -> list[gxe.Expectation]:
     ]
 
 
+def raw_ecommerce_events_rejected() -> list[gxe.Expectation]:
+    """The quarantined lines in the run's window: each says why, in the contract's codes."""
+    codes = ", ".join(f"'{code}'" for code in contract.reason_codes())
+    return [
+        gxe.UnexpectedRowsExpectation(
+            description="Every quarantined line says why: at least one reason, each a documented code (pipeline/contract.py, the README's table of reasons).",
+            unexpected_rows_query=_sql(f"""
+                select source_file, line_number, reasons
+                from {{batch}}
+                where coalesce(cardinality(reasons), 0) = 0
+                    or array_position(reasons, null) is not null
+                    or not reasons <@ array[{codes}]::text[]
+            """),
+        ),
+    ]
+
+
 # A batch whose partition retention dropped has no rows left: the reconciliations
 # leave out the batches that started before the newest dropped range ends.
 _TRIMMED = "(select max(range_to) from raw.partitions_dropped)"
@@ -386,6 +403,7 @@ def dim_users() -> list[gxe.Expectation]:
 # Suite name (the table it validates) -> its expectations. One suite per table.
 SUITES: dict[str, Callable[[], list[gxe.Expectation]]] = {
     "raw.ecommerce_events": raw_ecommerce_events,
+    "raw.ecommerce_events_rejected": raw_ecommerce_events_rejected,
     "raw.ingestion_batches": raw_ingestion_batches,
     "raw.ingestion_files": raw_ingestion_files,
     STAGED_EVENTS: staging_events,

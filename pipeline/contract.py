@@ -131,6 +131,12 @@ def reason_invalid(field: str) -> str:
     return f"invalid_{field}"
 
 
+def reason_codes() -> tuple[str, ...]:
+    """Every reason code a quarantined line may carry (the README's table of reasons)."""
+    per_field = (code for f in FIELDS for code in (reason_missing(f.name), reason_invalid(f.name)))
+    return (REASON_BAD_HEADER, REASON_MALFORMED_ROW, REASON_INVALID_ENCODING, *per_field)
+
+
 _UUID = re.compile(UUID_PATTERN)
 _POSITIVE_INT = re.compile(POSITIVE_INT_PATTERN)
 _PRICE = re.compile(PRICE_PATTERN)

@@ -292,6 +292,28 @@ def test_raw_layer_names_an_event_from_the_future(built):
     }
 
 
+# A quarantined line that does not say why: issue 23's mutations found an empty
+# list of reasons passing every gate.
+@pytest.mark.parametrize("reasons", ["{}", "{because}", "{malformed_csv_row,NULL}"])
+def test_raw_layer_names_a_quarantined_line_that_does_not_say_why(built, reasons):
+    ((source_file, line_number, original),) = query(
+        "select source_file, line_number, reasons::text from raw.ecommerce_events_rejected "
+        "order by source_file, line_number limit 1"
+    )
+    where = f"where source_file = '{source_file}' and line_number = {line_number}"
+    with _broken(
+        None,
+        [f"update raw.ecommerce_events_rejected set reasons = '{reasons}' {where}"],
+        [f"update raw.ecommerce_events_rejected set reasons = '{original}' {where}"],
+    ):
+        failures = _failures("raw_layer")
+    assert _named(failures) == {
+        ("raw.ecommerce_events_rejected", None, "unexpected_rows_expectation")
+    }
+    (failure,) = failures
+    assert "says why" in failure.description and "1 unexpected row" in failure.observed
+
+
 LEDGER_BREAKS = {
     "a ledger batch whose rows never landed": (
         [
