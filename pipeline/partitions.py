@@ -66,26 +66,74 @@ def ensure(conn) -> int:
 
 def configure(conn, width: str | None, ahead: str | None) -> None:
     """Set raw's partition width and how far ahead partitions exist (PostgreSQL
-    intervals such as '1 day', '1 hour'). Partitions already there keep their
-    bounds; the next ones start where the last one ends."""
+    intervals such as '1 day', '1 hour'). Partitions that hold rows keep their
+    bounds; after a change of width, or while a partition ahead is wider than the
+    width, the empty ones from now on (all of them in a new warehouse, whose first
+    partitions the migration made a day wide) are cut again in the width."""
     if width is None and ahead is None:
         return
     with conn.cursor() as cur:
+        cur.execute("select width from raw.partitioning")
+        (old_width,) = cur.fetchone()
         cur.execute(
             "update raw.partitioning set width = coalesce(%s::interval, width), "
-            "ahead = coalesce(%s::interval, ahead) returning width::text, ahead::text, "
+            "ahead = coalesce(%s::interval, ahead) returning width, width::text, ahead::text, "
             "ahead >= 2 * width",
             (width, ahead),
         )
-        new_width, new_ahead, enough = cur.fetchone()
+        changed, new_width, new_ahead, enough = cur.fetchone()
         if not enough:
             conn.rollback()
             raise UserError(
                 f"raw partitions {new_width} wide must be created at least two widths ahead, "
                 f"not {new_ahead} (ECOM_RAW_PARTITION_AHEAD)"
             )
+        cur.execute(
+            "select exists (select from raw.partitions where range_from > now() "
+            "and range_to - range_from > (select width from raw.partitioning))"
+        )
+        (wider_ahead,) = cur.fetchone()
+        if changed != old_width or wider_ahead:
+            _cut_again(cur)
     conn.commit()
     log.info("raw partitions: %s each, created %s ahead", new_width, new_ahead)
+
+
+def _cut_again(cur) -> None:
+    """Drop each table's empty partitions from now on, cover the time from where
+    the kept ones end to the new width's boundary before now with one partition,
+    and create the rest ahead in the new width. Holds both tables' locks to the
+    commit, so that no row lands meanwhile."""
+    for parent in PARTITIONED:
+        cur.execute(
+            sql.SQL("lock table raw.{} in access exclusive mode").format(sql.Identifier(parent))
+        )
+        cur.execute(
+            "select partition_name, range_from from raw.partitions "
+            "where table_name = %s and range_to > now() and range_from is not null "
+            "order by range_from desc",
+            (parent,),
+        )
+        empty: list[tuple[str, datetime]] = []
+        for name, low in cur.fetchall():
+            cur.execute(sql.SQL("select exists (select from raw.{})").format(sql.Identifier(name)))
+            if cur.fetchone()[0]:
+                break
+            empty.append((name, low))
+        if not empty:
+            continue
+        for name, _ in empty:
+            cur.execute(sql.SQL("drop table raw.{}").format(sql.Identifier(name)))
+        start = empty[-1][1]
+        cur.execute(
+            "select to_timestamp(floor(extract(epoch from now()) / extract(epoch from width)) "
+            "* extract(epoch from width)) from raw.partitioning"
+        )
+        (boundary,) = cur.fetchone()
+        if boundary > start:
+            cur.execute("select raw.add_partition(%s, %s, %s)", (parent, start, boundary))
+        log.info("raw partitions of %s from %s on: cut again in the new width", parent, start)
+    cur.execute("select raw.ensure_partitions()")
 
 
 def partitions(conn) -> list[Partition]:

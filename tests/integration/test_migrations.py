@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,59 @@ def test_the_release_before_is_partitioned_in_place(fresh_database, tmp_path):
         "select has_function_privilege('ecom_analyst', "
         "'raw.ensure_partitions(timestamptz, timestamptz)', 'execute')",
     )
+
+
+def test_a_partition_width_applies_from_the_first_ecom_db(fresh_database):
+    """The migration makes a new warehouse's first partitions a day wide; a width set
+    with it cuts the empty ones again, so the partition holding now has that width.
+    A later change keeps the partitions that hold rows."""
+    dbname = fresh_database("partition_width")
+    spans = (
+        "select range_to - range_from from raw.partitions where table_name = %s "
+        "and range_from <= now() + %s::interval and now() + %s::interval < range_to"
+    )
+
+    def span(table: str, later: str = "0") -> object:
+        with db.connection(None, dbname=dbname) as conn, conn.cursor() as cur:
+            cur.execute(spans, (table, later, later))
+            return cur.fetchone()[0]
+
+    hourly = subprocess.run(
+        [sys.executable, "-m", "ecom", "db"],
+        env={**os.environ, "PGDATABASE": dbname, "ECOM_RAW_PARTITION_WIDTH": "1 hour"},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert hourly.returncode == 0, hourly.stderr
+    for table in ("ecommerce_events", "ecommerce_events_rejected"):
+        assert span(table) == timedelta(hours=1)
+        assert span(table, "1 day") == timedelta(hours=1)  # ahead, too
+
+    with db.connection(None, dbname=dbname) as conn, conn.cursor() as cur:
+        cur.execute(
+            "insert into raw.ecommerce_events (event_id, event_type, user_id, user_name, "
+            "product_id, product_name, category, price, quantity, event_time, session_id, "
+            f"source_file, batch_id, query_id) select {EVENT}, "
+            "'00000000-0000-4000-8000-000000000003'"
+        )
+        conn.commit()
+    wider = subprocess.run(
+        [sys.executable, "-m", "ecom", "db"],
+        env={
+            **os.environ,
+            "PGDATABASE": dbname,
+            "ECOM_RAW_PARTITION_WIDTH": "2 hours",
+            "ECOM_RAW_PARTITION_AHEAD": "1 day",
+        },
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert wider.returncode == 0, wider.stderr
+    assert span("ecommerce_events") == timedelta(hours=1)  # it holds a row
+    assert span("ecommerce_events", "3 hours") == timedelta(hours=2)
+    assert span("ecommerce_events_rejected") in (timedelta(hours=1), timedelta(hours=2))
+    assert _scalar(dbname, "select count(*) from raw.ecommerce_events") == 1
