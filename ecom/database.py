@@ -42,13 +42,10 @@ def _parser(prog: str = "ecom") -> argparse.ArgumentParser:
             "raw.partitions_dropped). Live mode and the Compose stack run it on a schedule."
         ),
     )
-    maintain.add_argument(
+    partitions.add_retention_argument(
+        maintain,
         "--retention-days",
-        type=cli.days,
-        default=settings.get("ECOM_RAW_RETENTION_DAYS") or "0",
-        metavar="DAYS",
-        help="drop partitions of raw older than this, once staged; 0 keeps all "
-        "(default: ECOM_RAW_RETENTION_DAYS or 0)",
+        "drop partitions of raw older than this, once staged; 0 keeps all",
     )
     psql = sub.add_parser("psql", help="psql with the project's settings")
     psql.add_argument(

@@ -141,14 +141,11 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         action="store_true",
         help="do not start the generator: stream whatever lands in the inputs folder",
     )
-    parser.add_argument(
+    partitions.add_retention_argument(
+        parser,
         "--raw-retention-days",
-        type=cli.days,
-        default=settings.get("ECOM_RAW_RETENTION_DAYS") or "0",
-        metavar="DAYS",
-        help="every minute, create raw's partitions ahead and drop those older than DAYS whose "
-        "batches dbt has staged (ecom maintain); 0 drops nothing "
-        "(default: ECOM_RAW_RETENTION_DAYS or 0)",
+        "every minute, create raw's partitions ahead and drop those older than DAYS whose "
+        "batches dbt has staged (ecom maintain); 0 drops nothing",
     )
     parser.add_argument(
         "--metrics-port",

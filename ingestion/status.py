@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ingestion.intake import display_name, ignored_files, in_flight, waiting_files
-from pipeline import db
+from pipeline import db, partitions
 
 
 def committed_batches() -> int:
@@ -17,8 +17,7 @@ def committed_batches() -> int:
 
 def _partitions(cur) -> list[str]:
     """raw's partitions (migration 0005) per table, and what retention dropped."""
-    cur.execute("select to_regclass('raw.partitions') is not null")
-    if not cur.fetchone()[0]:
+    if not partitions.available(cur.connection):
         return []
     cur.execute(
         "select table_name, count(*), min(range_from), bool_or(range_from is null), "

@@ -25,7 +25,7 @@ from datetime import datetime
 
 from psycopg2 import sql
 
-from pipeline import db
+from pipeline import cli, db, settings
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,17 @@ class Partition:
     range_from: datetime | None  # None: MINVALUE (the table of the release before 0005)
     range_to: datetime
     bytes: int
+
+
+def add_retention_argument(parser, flag: str, help: str) -> None:
+    """The retention option of ``ecom maintain`` and live mode: days, 0 drops nothing."""
+    parser.add_argument(
+        flag,
+        type=cli.days,
+        default=settings.get("ECOM_RAW_RETENTION_DAYS") or "0",
+        metavar="DAYS",
+        help=f"{help} (default: ECOM_RAW_RETENTION_DAYS or 0)",
+    )
 
 
 def available(conn) -> bool:
