@@ -2,7 +2,8 @@
     Incremental (append): the rows of the batches the ledger shows committed
     since the last run read it (staging_window()), each event_id once, the
     first ingested copy winning; staged_at tells downstream models what is
-    new. See dbt_project/README.md, step 1.
+    new. See dbt_project/README.md, step 1. The index on user_id is for
+    dim_users' reconciliation (tests/reconcile), which reads a user's events.
 -#}
 {{
     config(
@@ -15,6 +16,7 @@
             {'columns': ['session_id']},
             {'columns': ['event_date']},
         ],
+        post_hook="{{ ensure_index(this, 'user_id') }}",
     )
 }}
 
