@@ -128,3 +128,21 @@
     end
     $ensure_index$
 {%- endmacro %}
+
+
+{#- What the newest staging run saw of the ledgers, as a constant: its
+    snapshot's xmin (staging_window()). Every ledger write with a smaller
+    xact_id had committed before that run, so the marts built after it hold
+    it; later writes may or may not be there. 0 before anything is staged. -#}
+{% macro ledger_horizon() -%}
+    {%- set value = none -%}
+    {%- if execute -%}
+        {%- set query -%}
+            select staging_xmin::text from {{ ref('stg_ecommerce__events') }}
+            order by staged_at desc limit 1
+        {%- endset -%}
+        {%- set rows = run_query(query).rows -%}
+        {%- set value = rows[0][0] if rows | length > 0 else none -%}
+    {%- endif -%}
+    {{- value if value is not none else 0 -}}
+{%- endmacro %}

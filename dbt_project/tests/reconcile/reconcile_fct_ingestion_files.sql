@@ -1,33 +1,37 @@
+-- depends_on: {{ ref('stg_ecommerce__events') }}
 -- fct_ingestion_files per delivery against the file ledger (a table rebuilt
 -- whole by every run, from one ledger row per delivery). The stream goes on
--- claiming and finishing files after the run: the deliveries finished up to
--- the mart's newest completion are compared, the rest are left to the next
--- run. Returns the rows that disagree, from either side.
+-- claiming and finishing files during and after the run: the ledger rows last
+-- written before what the run saw (ledger_horizon()) are compared, and every
+-- mart row but those of later writes. Returns the rows that disagree, from
+-- either side.
 with
 
-mart as (
+seen as (
 
-    select * from {{ ref('fct_ingestion_files') }}
+    select delivery_id from {{ source('ecommerce', 'ingestion_files') }}
+    where xact_id < {{ ledger_horizon() }}
 
 ),
 
-horizon as (
+unseen as (
 
-    select max(completed_at) as completed_at from mart
+    select delivery_id from {{ source('ecommerce', 'ingestion_files') }}
+    where xact_id >= {{ ledger_horizon() }}
 
 ),
 
 expected as (
 
     select * from {{ ref('stg_ecommerce__ingestion_files') }}
-    where completed_at <= (select horizon.completed_at from horizon)
+    where delivery_id in (select seen.delivery_id from seen)
 
 ),
 
 selected as (
 
-    select * from mart
-    where completed_at <= (select horizon.completed_at from horizon)
+    select * from {{ ref('fct_ingestion_files') }}
+    where delivery_id not in (select unseen.delivery_id from unseen)
 
 ),
 

@@ -1,19 +1,17 @@
+-- depends_on: {{ ref('stg_ecommerce__events') }}
 -- fct_ingestion_hourly per UTC hour of commit against the batch ledger (a
 -- table rebuilt whole by every run, from one ledger row per micro-batch).
--- The stream goes on committing after the run: the mart's newest hour, and
--- what came after it, are left to the next run. Returns the rows that
--- disagree, from either side.
+-- The stream goes on committing during and after the run: the hours before
+-- the first batch the run may not have seen (ledger_horizon()) are compared,
+-- every hour when there is none. Returns the rows that disagree, from either
+-- side.
 with
 
-mart as (
+unseen as (
 
-    select * from {{ ref('fct_ingestion_hourly') }}
-
-),
-
-horizon as (
-
-    select max(committed_hour) as committed_hour from mart
+    select coalesce(min(committed_at), 'infinity') as committed_at
+    from {{ source('ecommerce', 'ingestion_batches') }}
+    where xact_id >= {{ ledger_horizon() }}
 
 ),
 
@@ -27,15 +25,19 @@ expected as (
         sum(rows_loaded) as rows_loaded,
         sum(rows_rejected) as rows_rejected
     from {{ ref('stg_ecommerce__ingestion_batches') }}
-    where committed_at < (select horizon.committed_hour from horizon)
+    where
+        committed_at
+        < (select date_trunc('hour', unseen.committed_at, 'UTC') as committed_hour from unseen)
     group by date_trunc('hour', committed_at, 'UTC')
 
 ),
 
 selected as (
 
-    select * from mart
-    where committed_hour < (select horizon.committed_hour from horizon)
+    select * from {{ ref('fct_ingestion_hourly') }}
+    where
+        committed_hour
+        < (select date_trunc('hour', unseen.committed_at, 'UTC') as committed_hour from unseen)
 
 ),
 
