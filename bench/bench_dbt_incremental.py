@@ -194,6 +194,8 @@ def ensure_database(name: str) -> None:
     db.apply_schema()
     with db.connection() as conn, conn.cursor() as cur:
         cur.execute(db.TRUNCATE_RAW)
+        # raw is partitioned by ingested_at: one partition for the history's older times
+        cur.execute("select raw.ensure_partitions(null, '2000-01-01')")
         conn.commit()
 
 
