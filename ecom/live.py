@@ -45,14 +45,15 @@ from pathlib import Path
 import psycopg2
 
 from ecom import dbt_runner
+from expectations import checkpoints
 from pipeline import cli, db, partitions, settings
 from pipeline.errors import UserError
 
 log = logging.getLogger("live")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-# The checkpoints, in layer order (expectations.checkpoints.NAMES).
-CHECKPOINTS = ("raw_layer", "staging_layer", "marts_layer")
+# The checkpoints, in layer order.
+CHECKPOINTS = checkpoints.NAMES
 # How often raw's partitions are maintained (ahead, and retention), after a dbt run.
 MAINTAIN_SECONDS = 60.0
 # What a regular cycle rebuilds: the incremental models, whose cost follows the new

@@ -233,13 +233,6 @@ def test_a_cycle_waits_for_the_next_commit_of_the_stream(warehouse):
             conn.commit()
 
 
-def test_it_knows_every_checkpoint():
-    from ecom.live import CHECKPOINTS
-    from expectations.checkpoints import NAMES
-
-    assert CHECKPOINTS == NAMES
-
-
 def test_children_do_not_outlive_live_mode_killed_with_9(warehouse, tmp_path):
     """kill -9 gives live mode no chance to stop its children: their parent-death
     signal (setpriv --pdeathsig) must, or the stream goes on loading unattended."""
