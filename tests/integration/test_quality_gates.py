@@ -569,18 +569,15 @@ class Gates:
 
 @pytest.fixture(scope="module")
 def gates(template, tmp_path_factory) -> Iterator[Gates]:
-    saved = {
-        name: os.environ.get(name) for name in ("PGDATABASE", "DBT_TARGET_PATH", "DBT_LOG_PATH")
-    }
+    # dbt's runner in this process writes the warehouse's settings into os.environ
+    # (ecom.dbt_runner.invoke): all of it is put back afterwards, for the tests after
+    saved = dict(os.environ)
     os.environ["PGDATABASE"] = COPY
     try:
         yield Gates(tmp_path_factory.mktemp("gates-dbt"))
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def _apply(mutation: Mutation) -> str | None:
