@@ -52,7 +52,7 @@ def live(warehouse, tmp_path_factory):
     run_dbt("run", "--full-refresh")  # staging and marts start from the empty raw layer
     folder = tmp_path_factory.mktemp("live")
     env = _live_env(folder)
-    port = free_port()
+    port = free_port(2)  # live mode serves on port, its stream on port + 1
     process = subprocess.Popen(
         [
             sys.executable,

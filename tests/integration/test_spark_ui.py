@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.metrics import free_port
 from tests.support.streaming import REPO_ROOT, Folders
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _listening(port: int) -> list[str]:
@@ -43,7 +37,7 @@ LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F", "0000000000000000000
 def test_the_spark_ui_is_behind_a_flag_and_on_loopback(warehouse, tmp_path, enabled):
     folders = Folders(tmp_path)
     folders.inputs.mkdir(parents=True)
-    port = _free_port()
+    port = free_port()
     flags = ["--spark-ui", "--spark-ui-port", str(port)] if enabled else []
     job = subprocess.Popen(
         [sys.executable, "-m", "ecom", "stream", *folders.ingestion_args(), *flags],

@@ -11,6 +11,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
+from tests.support.metrics import free_port
 from tests.support.streaming import (
     Folders,
     expected_from_files,
@@ -24,12 +25,6 @@ from tests.support.streaming import (
 pytestmark = pytest.mark.integration
 
 SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_port(port: int, timeout: float = 60) -> None:
@@ -46,7 +41,7 @@ def _wait_for_port(port: int, timeout: float = 60) -> None:
 def spark_cluster(tmp_path_factory):
     """A standalone master and one worker (1 core, 1 GiB), started with pyspark's own spark-class."""
     work = tmp_path_factory.mktemp("spark-worker")
-    master_port, master_ui, worker_ui = _free_port(), _free_port(), _free_port()
+    master_port, master_ui, worker_ui = free_port(), free_port(), free_port()
     env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", SPARK_NO_DAEMONIZE="1")
     logs = [open(work / "master.log", "wb"), open(work / "worker.log", "wb")]  # noqa: SIM115
     master = subprocess.Popen(
