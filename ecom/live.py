@@ -148,13 +148,14 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         "every minute, create raw's partitions ahead and drop those older than DAYS whose "
         "batches dbt has staged (ecom maintain); 0 drops nothing",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--metrics-port",
+        setting="metrics_port",
         type=cli.port_or_off,
-        default=settings.get("ECOM_METRICS_PORT", ""),
         metavar="PORT",
         help="serve Prometheus metrics on http://127.0.0.1:PORT/metrics (dbt cycle seconds, "
-        "mart freshness, checkpoint outcomes), and the stream's on PORT+1 (default: off)",
+        "mart freshness, checkpoint outcomes), and the stream's on PORT+1",
     )
     parser.add_argument(
         "-v",

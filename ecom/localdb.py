@@ -27,12 +27,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import envfile, settings
+from pipeline import config, envfile, settings
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
 
-MANAGED_FLAG = "ECOM_LOCAL_PG"
+MANAGED_FLAG = config.env_name("local_pg")
+# Read apart from settings.current(): where it is set (environment or .env) changes its meaning.
+PORT_SETTING = config.env_name("local_pgport")
 
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found. Install them "
@@ -53,6 +55,8 @@ class LocalDbError(UserError):
 
 def is_managed() -> bool:
     """True when the project should run its own PostgreSQL."""
+    # Where PGHOST comes from decides: a server the user set in the environment is theirs
+    # unless the same environment carries our flag; likewise for the .env file.
     if "PGHOST" in os.environ:
         return os.environ.get(MANAGED_FLAG) == "1"
     file_values = settings.read_env_file()
@@ -63,8 +67,9 @@ def is_managed() -> bool:
 
 def find_bindir() -> Path:
     candidates: list[str] = []
-    if os.environ.get("ECOM_PG_BINDIR"):
-        candidates.append(os.environ["ECOM_PG_BINDIR"])
+    bindir = settings.current().pg_bindir
+    if bindir:
+        candidates.append(str(bindir))
     on_path = shutil.which("pg_ctl")
     if on_path:
         candidates.append(str(Path(os.path.realpath(on_path)).parent))
@@ -139,7 +144,7 @@ def _can_reach(os_user: str, path: Path) -> bool:
 def _server_os_user() -> str | None:
     if os.geteuid() != 0:
         return None
-    name = os.environ.get("ECOM_LOCAL_PG_OSUSER", "postgres")
+    name = settings.current().local_pg_osuser
     try:
         pwd.getpwnam(name)
     except KeyError as exc:
@@ -186,14 +191,11 @@ def _cluster_base(os_user: str | None) -> Path:
 
 def _port_setting(text: str, where: str) -> int:
     try:
-        port = int(text)
+        return config.parse_port(text)
     except ValueError:
-        port = 0
-    if not 0 < port < 65536:
         raise LocalDbError(
-            f"ECOM_LOCAL_PGPORT in {where} must be a port number or 'auto', got {text!r}"
-        )
-    return port
+            f"{PORT_SETTING} {where} must be a port number or 'auto', got {text!r}"
+        ) from None
 
 
 def preferred_port() -> tuple[int | None, bool]:
@@ -204,14 +206,14 @@ def preferred_port() -> tuple[int | None, bool]:
     .env by an earlier start is preferred, then LOCAL_PGPORT_DEFAULT; either
     gives way to a free port when another program holds it. None: any free port.
     """
-    pinned = os.environ.get("ECOM_LOCAL_PGPORT", "").strip()
+    pinned = os.environ.get(PORT_SETTING, "").strip()
     if pinned and pinned != "auto":
-        return _port_setting(pinned, "the environment"), True
+        return _port_setting(pinned, "in the environment"), True
     recorded = settings.read_env_file()
-    for key in ("ECOM_LOCAL_PGPORT", "PGPORT"):
+    for key in (PORT_SETTING, "PGPORT"):
         value = recorded.get(key, "").strip()
         if value and value != "auto":
-            return _port_setting(value, str(settings.env_file())), False
+            return _port_setting(value, f"in {settings.env_file()}"), False
     if pinned == "auto":
         return None, False
     return settings.LOCAL_PGPORT_DEFAULT, False

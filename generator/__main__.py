@@ -119,18 +119,23 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
         "event_id), on top of the events, as at-least-once delivery would",
     )
     where = p.add_argument_group("where")
-    where.add_argument(
+    cli.setting_option(
+        where,
         "--output-dir",
+        setting="input_dir",
+        default=settings.input_dir(),
         type=Path,
         metavar="DIR",
-        help="the folder the stream watches (default: ECOM_INPUT_DIR or .warehouse/inputs)",
+        help="the folder the stream watches",
     )
-    where.add_argument(
+    cli.setting_option(
+        where,
         "--manifest",
+        setting="manifest",
+        default=settings.manifest_path(),
         type=Path,
         metavar="FILE",
-        help="manifest to append to, outside DIR (default: ECOM_MANIFEST or "
-        ".warehouse/manifest.jsonl)",
+        help="manifest to append to, outside DIR",
     )
     output = p.add_argument_group("output")
     output.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
@@ -151,8 +156,8 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     if start_time is None and batch and args.seed is not None:
         start_time = run.SEEDED_BATCH_START
     config = run.Config(
-        output_dir=args.output_dir or settings.input_dir(),
-        manifest=args.manifest or settings.manifest_path(),
+        output_dir=args.output_dir,
+        manifest=args.manifest,
         seed=seed,
         rate=args.rate,
         rows_per_file=args.rows_per_file,

@@ -10,18 +10,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import zoneinfo
 from pathlib import Path
 
 from ingestion import job, sink, spark, status
 from pipeline import cli, settings
+from pipeline import config as config_module
 
 EPILOG = """\
-every option can also be set in the environment (or .env): ECOM_INPUT_DIR,
-ECOM_CHECKPOINT_DIR, ECOM_ARCHIVE_DIR, ECOM_QUARANTINE_DIR, ECOM_TRIGGER_SECONDS,
-ECOM_MAX_FILES_PER_TRIGGER, ECOM_MAX_MB_PER_TRIGGER, ECOM_SPARK_MASTER,
-ECOM_PROCESSED_FILES, ECOM_ARCHIVE_DAYS, ECOM_SETTLE_SECONDS, ECOM_CSV_ESCAPE,
-ECOM_NAIVE_TIMEZONE, ECOM_METRICS_PORT, ECOM_METRICS_HOST.
+an option's variable (beside its default) may be set in the environment or .env
+instead; every setting: docs/configuration.md.
 
 what the inputs folder takes: any *.csv or *.tsv file, also compressed (gzip,
 bzip2, xz, zstd: told by its bytes, whatever its name, e.g. orders.csv.gz), in
@@ -57,7 +54,6 @@ PROG = "python -m ingestion"
 
 
 def _parser(prog: str = PROG) -> argparse.ArgumentParser:
-    env = settings.get
     parser = cli.OneLineParser(
         prog=prog,
         description="Spark Structured Streaming: CSV files -> raw.ecommerce_events, exactly once; "
@@ -71,108 +67,125 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         action="store_true",
         help="with status: exit 1 until a first micro-batch has committed (a healthcheck)",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--input-dir",
-        type=Path,
+        setting="input_dir",
         default=settings.input_dir(),
-        help="the inputs folder to watch (default: %(default)s)",
+        type=Path,
+        help="the inputs folder to watch",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--checkpoint-dir",
-        type=Path,
+        setting="checkpoint_dir",
         default=settings.checkpoint_dir(),
-        help="Spark checkpoint (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--archive-dir",
         type=Path,
-        default=settings.archive_dir(),
-        help="processed files go here with --processed archive (default: %(default)s)",
+        help="Spark checkpoint",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
+        "--archive-dir",
+        setting="archive_dir",
+        default=settings.archive_dir(),
+        type=Path,
+        help="processed files go here with --processed archive",
+    )
+    cli.setting_option(
+        parser,
         "--archive-days",
+        setting="archive_days",
         type=cli.days,
-        default=env("ECOM_ARCHIVE_DAYS", "7"),
         metavar="DAYS",
         help="the job deletes archived files this many days after archiving them; "
-        "0 keeps them for ever (default: %(default)s)",
+        "0 keeps them for ever",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--quarantine-dir",
-        type=Path,
+        setting="quarantine_dir",
         default=settings.quarantine_dir(),
-        help="files that cannot be read as CSV text go here (default: %(default)s)",
+        type=Path,
+        help="files that cannot be read as CSV text go here",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--settle-seconds",
+        setting="settle_seconds",
         type=cli.seconds,
-        default=env("ECOM_SETTLE_SECONDS", "5"),  # a string: argparse converts it, or says why not
         metavar="SECONDS",
-        help="a file the kernel says nothing about is complete once unchanged this long "
-        "(default: %(default)s)",
+        help="a file the kernel says nothing about is complete once unchanged this long ",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--part-mb",
+        setting="part_mb",
         type=cli.positive_float,
-        default=env("ECOM_PART_MB", "8"),
         metavar="MB",
         help="a file bigger than this is handed to Spark in parts of at most this size, cut "
-        "between records: memory stays bounded whatever the file's size (default: %(default)s)",
+        "between records: memory stays bounded whatever the file's size",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--escape",
+        setting="csv_escape",
         choices=("\\", ""),
-        default=env("ECOM_CSV_ESCAPE", ""),
         metavar="CHAR",
         help="read quotes escaped with a backslash inside quoted fields (\\\", as Spark's CSV "
         "writer and MySQL's INTO OUTFILE write them): --escape '\\'. Without it, RFC 4180's "
         'doubled quote (""), and a backslash-escaped field is quarantined as malformed, '
-        "never loaded with stray quotes (default: none)",
+        "never loaded with stray quotes",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--naive-timezone",
-        type=_zone,
-        default=env("ECOM_NAIVE_TIMEZONE", ""),
+        setting="naive_timezone",
+        type=cli.zone,
         metavar="ZONE",
         help="read an event_time written without a zone (2026-11-25 10:00:00) as a wall time "
         "in this IANA zone, e.g. Europe/Berlin; the file ledger records it with each delivery. "
-        "Without it such times are quarantined: they are ambiguous (default: none)",
+        "Without it such times are quarantined: they are ambiguous",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--processed",
+        setting="processed_files",
         choices=("archive", "delete"),
-        default=env("ECOM_PROCESSED_FILES", "archive"),
-        help="what happens to a file once all its rows are committed (default: %(default)s)",
+        help="what happens to a file once all its rows are committed",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--trigger",
+        setting="trigger_seconds",
         type=cli.seconds,
-        default=env("ECOM_TRIGGER_SECONDS", "0.25"),
         metavar="SECONDS",
-        help="micro-batch interval (default: %(default)s)",
+        help="micro-batch interval",
     )
     parser.add_argument(
         "--once", action="store_true", help="process every file present (in batches), then exit"
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--max-files-per-trigger",
+        setting="max_files_per_trigger",
         type=cli.positive_int,
-        default=env("ECOM_MAX_FILES_PER_TRIGGER", "1000"),
         metavar="N",
-        help="at most N parts (files, or parts of big ones) per micro-batch (default: %(default)s)",
+        help="at most N parts (files, or parts of big ones) per micro-batch",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--max-mb-per-trigger",
+        setting="max_mb_per_trigger",
         type=cli.positive_float,
-        default=env("ECOM_MAX_MB_PER_TRIGGER", "256"),
         metavar="MB",
         help="and at most this many MB per micro-batch (at least one part): bounds memory; "
-        "many small files go in one batch, big ones in several (default: %(default)s)",
+        "many small files go in one batch, big ones in several",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--master",
-        default=env("ECOM_SPARK_MASTER", "local[*]"),
-        help="Spark master URL, e.g. spark://host:7077 (default: %(default)s)",
+        setting="spark_master",
+        help="Spark master URL, e.g. spark://host:7077",
     )
     parser.add_argument(
         "--conf",
@@ -181,33 +194,36 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a Spark setting, e.g. --conf spark.executor.memory=2g (repeatable)",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--spark-ui",
+        setting="spark_ui",
         action="store_true",
-        default=env("ECOM_SPARK_UI", "") == "1",
-        help="serve Spark's web UI (jobs, stages, streaming queries) on loopback; "
-        "off by default, it costs memory (ECOM_SPARK_UI=1)",
+        help="serve Spark's web UI (jobs, stages, streaming queries) on loopback; it costs memory",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--spark-ui-port",
+        setting="spark_ui_port",
         type=cli.port,
-        default=env("ECOM_SPARK_UI_PORT", "4040"),
         metavar="PORT",
-        help="its port; Spark tries the next ones when taken (default: %(default)s)",
+        help="its port; Spark tries the next ones when taken",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--metrics-port",
+        setting="metrics_port",
         type=cli.port_or_off,
-        default=env("ECOM_METRICS_PORT", ""),
         metavar="PORT",
         help="serve Prometheus metrics on http://127.0.0.1:PORT/metrics: rows, files, batch "
-        "seconds, lag, files waiting and in flight (default: off)",
+        "seconds, lag, files waiting and in flight",
     )
-    parser.add_argument(
+    cli.setting_option(
+        parser,
         "--metrics-host",
-        default=env("ECOM_METRICS_HOST", "127.0.0.1"),
+        setting="metrics_host",
         metavar="ADDRESS",
-        help="the address it listens on; 0.0.0.0 in a container (default: %(default)s)",
+        help="the address it listens on; 0.0.0.0 in a container",
     )
     parser.add_argument(
         "--stream-name",
@@ -219,22 +235,11 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         type=cli.seconds,
         default=120.0,
         metavar="SECONDS",
-        help="keep retrying an unreachable PostgreSQL this long before failing (default: %(default)s)",
+        help="keep retrying an unreachable PostgreSQL this long before failing "
+        "(default: %(default)s)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
-
-
-def _zone(name: str) -> str:
-    """An IANA time zone name, or "" (none)."""
-    if name:
-        try:
-            zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise argparse.ArgumentTypeError(
-                f"unknown time zone {name!r}: give an IANA name such as Europe/Berlin or UTC"
-            ) from exc
-    return name
 
 
 def _spark_conf(pairs: list[str]) -> dict[str, str]:
@@ -256,8 +261,9 @@ def _spark_ui_conf(args: argparse.Namespace) -> dict[str, str]:
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     args = _parser(prog).parse_args(argv)
     cli.configure_logging(args.verbose)
-    if args.verbose:
-        os.environ.setdefault("ECOM_SPARK_LOG_LEVEL", "warn")
+    log_level = config_module.env_name("spark_log_level")
+    if args.verbose and log_level not in settings.environment():
+        os.environ[log_level] = "warn"  # the session reads it from settings.current()
     if args.command == "status":
         print(status.report(args.input_dir, args.checkpoint_dir))
         return 1 if args.require_batch and status.committed_batches() == 0 else 0
@@ -268,12 +274,12 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         archive_days=args.archive_days,
         quarantine_dir=args.quarantine_dir,
         settle_seconds=args.settle_seconds,
-        part_bytes=max(1, int(args.part_mb * (1 << 20))),
+        part_bytes=config_module.megabytes(args.part_mb),
         master=args.master,
         trigger_seconds=args.trigger,
         once=args.once,
         max_files_per_trigger=args.max_files_per_trigger,
-        max_bytes_per_trigger=max(1, int(args.max_mb_per_trigger * (1 << 20))),
+        max_bytes_per_trigger=config_module.megabytes(args.max_mb_per_trigger),
         processed=args.processed,
         escape=args.escape or None,
         naive_timezone=args.naive_timezone or None,

@@ -60,6 +60,7 @@ import psycopg2.extras
 
 from ingestion import dialect, records
 from pipeline import contract, db, errors, partitions
+from pipeline.config import default, megabytes
 
 log = logging.getLogger(__name__)
 
@@ -414,13 +415,13 @@ class Intake:
         work_dir: Path,
         archive_dir: Path,
         quarantine_dir: Path,
-        processed: str = "archive",
-        settle_seconds: float = 5.0,
-        part_bytes: int = 8 << 20,
+        processed: str = default("processed_files"),
+        settle_seconds: float = default("settle_seconds"),
+        part_bytes: int = megabytes(default("part_mb")),
         poll_seconds: float = 1.0,
         escape: str | None = None,
         naive_timezone: str | None = None,
-        archive_days: float = 7.0,
+        archive_days: float = default("archive_days"),
     ) -> None:
         if processed not in ("archive", "delete"):
             raise ValueError(f"unknown mode {processed!r}")

@@ -22,6 +22,7 @@ from ingestion.intake import Intake
 from ingestion.sink import BatchResult, BatchWriter
 from ingestion.transform import for_sink, transform
 from pipeline import db, partitions, settings
+from pipeline.config import default, megabytes
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -35,21 +36,21 @@ class JobConfig:
     checkpoint_dir: Path
     archive_dir: Path
     quarantine_dir: Path | None = None  # default: pipeline.settings.quarantine_dir()
-    master: str = "local[*]"
-    trigger_seconds: float = 0.25
+    master: str = default("spark_master")
+    trigger_seconds: float = default("trigger_seconds")
     once: bool = False
-    max_files_per_trigger: int = 1000
-    max_bytes_per_trigger: int = 256 << 20
-    processed: str = "archive"  # archive | delete
-    archive_days: float = 7.0  # archived files are deleted after this; 0: kept for ever
+    max_files_per_trigger: int = default("max_files_per_trigger")
+    max_bytes_per_trigger: int = megabytes(default("max_mb_per_trigger"))
+    processed: str = default("processed_files")  # archive | delete
+    archive_days: float = default("archive_days")  # 0: archived files are kept for ever
     escape: str | None = None  # ingestion.dialect: a backslash, or None (RFC 4180's "")
     naive_timezone: str | None = None  # the zone of times written without one (IANA name)
-    settle_seconds: float = 5.0
-    part_bytes: int = 8 << 20
+    settle_seconds: float = default("settle_seconds")
+    part_bytes: int = megabytes(default("part_mb"))
     stream_name: str = "ecommerce_events"
     db_retry_seconds: float = 120.0
     metrics_port: int | None = None  # Prometheus metrics (ingestion.metrics)
-    metrics_host: str = "127.0.0.1"
+    metrics_host: str = default("metrics_host")
     spark_conf: dict[str, str] = field(default_factory=dict)
 
 

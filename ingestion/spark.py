@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.config import default
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,11 @@ def class_data_sharing(java_major: int, cache: Path | None = None) -> str:
     A missing, stale or broken archive is ignored by the JVM. The archive is
     about 150 MB, in .warehouse/cache; ECOM_SPARK_CDS=0 turns this off.
     """
-    if os.environ.get("ECOM_SPARK_CDS", "1") == "0":
+    from pipeline import settings
+
+    if not settings.current().spark_cds:
         return ""
     import pyspark
-
-    from pipeline import settings
 
     cache = cache or settings.state_dir() / "cache"
     name = f"spark-{pyspark.__version__}-java{java_major}"
@@ -92,7 +93,7 @@ def class_data_sharing(java_major: int, cache: Path | None = None) -> str:
 
 
 def build_session(
-    master: str = "local[*]",
+    master: str = default("spark_master"),
     app_name: str = "ecommerce-ingestion",
     quick_jit: bool = True,
     **conf: str,
@@ -109,7 +110,10 @@ def build_session(
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    settings = {
+    from pipeline import settings
+
+    values = settings.current()
+    defaults = {
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
@@ -122,7 +126,7 @@ def build_session(
         # Smaller input partitions: the sink starts COPYing the first finished
         # ones while Spark still works on the rest of the micro-batch.
         "spark.sql.files.maxPartitionBytes": "8m",
-        "spark.driver.memory": os.environ.get("ECOM_SPARK_DRIVER_MEMORY", "1g"),
+        "spark.driver.memory": values.spark_driver_memory,
         # Quiet the JVM: the job reports failures itself, in one line.
         # TieredStopAtLevel=1: only the quick JIT compiler. Measured (2M rows,
         # bench_ingestion_cpu.py): a quarter less JVM CPU over the whole run
@@ -132,14 +136,14 @@ def build_session(
         # row with C1: the baseline keeps the default.)
         "spark.driver.extraJavaOptions": (
             f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()} "
-            f"-Decom.spark.log.level={os.environ.get('ECOM_SPARK_LOG_LEVEL', 'error')} "
+            f"-Decom.spark.log.level={values.spark_log_level} "
             + ("-XX:TieredStopAtLevel=1 " if quick_jit else "")
             + class_data_sharing(java_major)
         ).strip(),
     }
-    settings.update(conf)
+    defaults.update(conf)
     builder = SparkSession.builder.master(master).appName(app_name)
-    for key, value in settings.items():
+    for key, value in defaults.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     return spark

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
+from pipeline import config, settings
 from pipeline.errors import UserError
 
 
@@ -20,77 +21,56 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 # argparse types, one style for every command: a bad value is one line naming
-# what was expected and what was given.
+# what was expected and what was given (the parsers are pipeline.config's, which
+# reads the same values from the environment).
 
 
-def _number(text: str, kind: type, expected: str):
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-    if kind is float and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-    return value
+def _argtype(parse: Callable[[str], Any], doc: str) -> Callable[[str], Any]:
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__doc__ = doc
+    convert.__name__ = parse.__name__.removeprefix("parse_")
+    return convert
 
 
-def integer(text: str) -> int:
-    """A whole number."""
-    return _number(text, int, "a whole number")
+integer = _argtype(config.parse_integer, "A whole number.")
+positive_int = _argtype(config.parse_positive_int, "A whole number >= 1.")
+positive_float = _argtype(config.parse_positive_float, "A number > 0.")
+seconds = _argtype(config.parse_seconds, "A duration in seconds, 0 or more (0: off, where said).")
+days = _argtype(config.parse_days, "A number of days, 0 or more (0: for ever, where said).")
+fraction = _argtype(config.parse_fraction, "A number between 0 and 1.")
+port = _argtype(config.parse_port, "A TCP port, 1-65535.")
+port_or_off = _argtype(config.parse_port_or_off, "A TCP port, or empty / 0: off.")
+zone = _argtype(config.parse_zone, "An IANA time zone name, or empty: none.")
 
 
-def positive_int(text: str) -> int:
-    """A whole number >= 1."""
-    value = _number(text, int, "a whole number")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A number > 0."""
-    value = _number(text, float, "a number")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def seconds(text: str) -> float:
-    """A duration in seconds, 0 or more (0: off, where an option says so)."""
-    value = _number(text, float, "seconds")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text}")
-    return value
-
-
-def days(text: str) -> float:
-    """A number of days, 0 or more (0: for ever, where an option says so)."""
-    value = _number(text, float, "days")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more days, got {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A number between 0 and 1."""
-    value = _number(text, float, "a fraction like 0.01")
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def port(text: str) -> int:
-    """A TCP port, 1-65535."""
-    value = _number(text, int, "a port number")
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port between 1 and 65535, got {value}")
-    return value
-
-
-def port_or_off(text: str) -> int | None:
-    """A TCP port, or empty / 0: off."""
-    if text.strip() in ("", "0"):
-        return None
-    return port(text)
+def setting_option(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    *flags: str,
+    setting: str,
+    help: str,
+    default: Any = None,
+    **kwargs: Any,
+) -> argparse.Action:
+    """An option whose default is setting ``setting`` (pipeline.config): its value from
+    the environment or .env, else ``default``, else the declared default. The help ends
+    with the default and the variable, e.g. "(default: 0.25; ECOM_TRIGGER_SECONDS)"."""
+    value = getattr(settings.current(), setting)
+    if value is None or value == "":
+        value = default
+    shown = config.describe_unset(setting) if value is None or value == "" else value
+    if isinstance(value, bool) and kwargs.get("action") == "store_true":
+        shown = "on" if value else "off"
+    return parser.add_argument(
+        *flags,
+        default=value,
+        help=f"{help} (default: {shown}; {config.env_name(setting)})",
+        **kwargs,
+    )
 
 
 def utc_time(text: str) -> datetime:

@@ -139,12 +139,14 @@ def apply_schema() -> None:
 
     Missing role passwords are generated into .env first. Safe to run any number of times.
     """
-    env = settings.environment()
-    generated = {k: v for k, v in envfile.role_password_defaults().items() if k not in env}
+    generated = {
+        variable: password
+        for variable, password in envfile.role_password_defaults().items()
+        if variable not in settings.environment()
+    }
     written = envfile.ensure_values(generated) if generated else []
     if written:
         log.info("generated passwords for %s in %s", ", ".join(written), settings.env_file())
-        env = settings.environment()
     with connection() as lock_conn, lock_conn.cursor() as lock:
         # Serialise concurrent runs: DDL and grants on the same objects race otherwise.
         lock_conn.autocommit = True
@@ -157,7 +159,7 @@ def apply_schema() -> None:
             with conn.cursor() as cur:
                 cur.execute((sql_dir() / "roles.sql").read_text(encoding="utf-8"))
                 for role in settings.ROLES:
-                    password = env[f"ECOM_{role.upper()}_PASSWORD"]
+                    password = settings.connection(role).password
                     cur.execute(
                         sql.SQL("alter role {} password %s").format(
                             sql.Identifier(settings.ROLE_DEFAULT_NAMES[role])
@@ -168,11 +170,8 @@ def apply_schema() -> None:
             from pipeline import partitions  # it needs this module
 
             if partitions.available(conn):  # a project's migrations may predate them
-                partitions.configure(
-                    conn,
-                    env.get("ECOM_RAW_PARTITION_WIDTH") or None,
-                    env.get("ECOM_RAW_PARTITION_AHEAD") or None,
-                )
+                values = settings.current()
+                partitions.configure(conn, values.raw_partition_width, values.raw_partition_ahead)
                 partitions.ensure(conn)
     state = f"applied {', '.join(applied)}" if applied else "no migration pending"
     log.info("warehouse schema and roles are in place (%s)", state)

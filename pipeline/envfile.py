@@ -66,4 +66,4 @@ def set_values(values: dict[str, str], path: Path | None = None) -> list[str]:
 
 
 def role_password_defaults() -> dict[str, str]:
-    return {f"ECOM_{role.upper()}_PASSWORD": generate_password() for role in settings.ROLES}
+    return {settings.password_variable(role): generate_password() for role in settings.ROLES}

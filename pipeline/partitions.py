@@ -25,7 +25,7 @@ from datetime import datetime
 
 from psycopg2 import sql
 
-from pipeline import cli, db, settings
+from pipeline import cli, db
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,8 @@ class Partition:
 
 def add_retention_argument(parser, flag: str, help: str) -> None:
     """The retention option of ``ecom maintain`` and live mode: days, 0 drops nothing."""
-    parser.add_argument(
-        flag,
-        type=cli.days,
-        default=settings.get("ECOM_RAW_RETENTION_DAYS") or "0",
-        metavar="DAYS",
-        help=f"{help} (default: ECOM_RAW_RETENTION_DAYS or 0)",
+    cli.setting_option(
+        parser, flag, setting="raw_retention_days", type=cli.days, metavar="DAYS", help=help
     )
 
 

@@ -20,7 +20,10 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from pipeline.errors import UserError
+from pipeline import config
+from pipeline.config import SettingsError
+
+__all__ = ["SettingsError", "current"]  # SettingsError: raised here, declared in config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # An installed (non-editable) package carries sql/ and dbt_project/ here.
@@ -34,9 +37,9 @@ def is_checkout() -> bool:
 
 def project_dir() -> Path:
     """Where sql/ and dbt_project/ are: ECOM_PROJECT_DIR, the checkout, or the package's copy."""
-    explicit = os.environ.get("ECOM_PROJECT_DIR")
+    explicit = current().project_dir
     if explicit:
-        return Path(explicit)
+        return explicit
     return REPO_ROOT if is_checkout() else BUNDLED_PROJECT
 
 
@@ -69,13 +72,13 @@ def dbt_environment() -> dict[str, str]:
 
 
 def env_file() -> Path:
-    """The dotenv file: ECOM_ENV_FILE, or .env in the home folder (see home_dir)."""
-    return Path(os.environ.get("ECOM_ENV_FILE", home_dir() / ".env"))
+    """The dotenv file: ECOM_ENV_FILE (process environment only), or .env in the home folder."""
+    return Path(os.environ.get(config.env_name("env_file")) or home_dir() / ".env")
 
 
 def state_dir() -> Path:
     """Local state (the managed cluster, inputs, checkpoints): ECOM_STATE_DIR or .warehouse/."""
-    return Path(os.environ.get("ECOM_STATE_DIR", home_dir() / ".warehouse"))
+    return current().state_dir or home_dir() / ".warehouse"
 
 
 ROLES = ("loader", "transformer", "analyst", "auditor")
@@ -83,38 +86,33 @@ ROLE_DEFAULT_NAMES = {role: f"ecom_{role}" for role in ROLES}
 
 # The project-managed PostgreSQL listens here unless ECOM_LOCAL_PGPORT says otherwise.
 LOCAL_PGPORT_DEFAULT = 55432
-LOCAL_DATABASE_DEFAULT = "ecommerce"
-LOCAL_ADMIN_DEFAULT = "ecom_admin"
-
-
-def _path_setting(name: str, default: Path) -> Path:
-    value = get(name)
-    return Path(value) if value else default
+LOCAL_DATABASE_DEFAULT = config.default("pgdatabase")
+LOCAL_ADMIN_DEFAULT = config.default("pguser")
 
 
 def input_dir() -> Path:
     """The inputs folder the generator writes into and the stream watches (ECOM_INPUT_DIR)."""
-    return _path_setting("ECOM_INPUT_DIR", state_dir() / "inputs")
+    return current().input_dir or state_dir() / "inputs"
 
 
 def manifest_path() -> Path:
     """The generator's append-only manifest log, outside the inputs folder (ECOM_MANIFEST)."""
-    return _path_setting("ECOM_MANIFEST", state_dir() / "manifest.jsonl")
+    return current().manifest or state_dir() / "manifest.jsonl"
 
 
 def checkpoint_dir() -> Path:
     """Spark's streaming checkpoint (ECOM_CHECKPOINT_DIR)."""
-    return _path_setting("ECOM_CHECKPOINT_DIR", state_dir() / "checkpoints" / "ecommerce_events")
+    return current().checkpoint_dir or state_dir() / "checkpoints" / "ecommerce_events"
 
 
 def archive_dir() -> Path:
     """Where processed input files are moved, outside the inputs folder (ECOM_ARCHIVE_DIR)."""
-    return _path_setting("ECOM_ARCHIVE_DIR", state_dir() / "archive")
+    return current().archive_dir or state_dir() / "archive"
 
 
 def quarantine_dir() -> Path:
     """Where input files that cannot be read as CSV text are moved (ECOM_QUARANTINE_DIR)."""
-    return _path_setting("ECOM_QUARANTINE_DIR", state_dir() / "quarantine")
+    return current().quarantine_dir or state_dir() / "quarantine"
 
 
 def read_env_file(path: Path | None = None) -> dict[str, str]:
@@ -133,8 +131,16 @@ def environment() -> dict[str, str]:
     return merged
 
 
-def get(name: str, default: str | None = None) -> str | None:
-    return environment().get(name, default)
+def current() -> config.Settings:
+    """Every setting, validated: the process environment over the .env file.
+
+    An invalid value raises SettingsError naming the variable and where it came from.
+    """
+    return config.load(environment(), _source)
+
+
+def _source(variable: str) -> str:
+    return "in the environment" if variable in os.environ else f"in {env_file()}"
 
 
 @dataclass(frozen=True)
@@ -162,30 +168,23 @@ class ConnectionSettings:
         return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
 
 
-class SettingsError(UserError):
-    """A setting is missing or wrong; the message says which and how to fix it."""
-
-
 def connection(role: str | None = None) -> ConnectionSettings:
     """Connection settings for ``role`` (one of ROLES) or, with None, the administrator."""
-    env = environment()
-    if "PGHOST" not in env:
+    values = current()
+    if values.pghost is None:
         raise SettingsError(
             "no PostgreSQL configured: run 'make up' to start the project-managed one, "
             "or set PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE (see .env.example)"
         )
-    host = env["PGHOST"]
-    try:
-        port = int(env.get("PGPORT", "5432"))
-    except ValueError as exc:
-        raise SettingsError(f"PGPORT must be a number, got {env.get('PGPORT')!r}") from exc
-    dbname = env.get("PGDATABASE", LOCAL_DATABASE_DEFAULT)
+    host, port, dbname = values.pghost, values.pgport, values.pgdatabase
     if role is None:
-        return ConnectionSettings(
-            host, port, dbname, env.get("PGUSER", LOCAL_ADMIN_DEFAULT), env.get("PGPASSWORD")
-        )
+        return ConnectionSettings(host, port, dbname, values.pguser, values.pgpassword)
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
-    return ConnectionSettings(
-        host, port, dbname, ROLE_DEFAULT_NAMES[role], env.get(f"ECOM_{role.upper()}_PASSWORD")
-    )
+    password = getattr(values, f"{role}_password")
+    return ConnectionSettings(host, port, dbname, ROLE_DEFAULT_NAMES[role], password)
+
+
+def password_variable(role: str) -> str:
+    """The environment variable holding ``role``'s password."""
+    return config.env_name(f"{role}_password")

@@ -35,4 +35,16 @@ def test_a_bad_number_in_the_environment_is_one_line(variable, option):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert option in lines[0] and "'lots'" in lines[0]
+    # the variable it came from (pipeline.config validates before the options are parsed)
+    assert f"{variable}='lots' (in the environment)" in lines[0], lines[0]
+    # and --help names the variable in the option's own entry
+    help_text = subprocess.run(
+        [sys.executable, "-m", "ingestion", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    entry = help_text.split(f"  {option} ", 1)[1].split("\n  -", 1)[0]
+    assert f"; {variable})" in " ".join(entry.split()), entry
