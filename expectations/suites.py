@@ -108,7 +108,7 @@ def raw_ecommerce_events_rejected() -> list[gxe.Expectation]:
     codes = ", ".join(f"'{code}'" for code in contract.reason_codes())
     return [
         gxe.UnexpectedRowsExpectation(
-            description="Every quarantined line says why: at least one reason, each a documented code (pipeline/contract.py, the README's table of reasons).",
+            description="Every quarantined line says why: at least one reason, each a documented code (pipeline/contract.py, the table of reasons in docs/ingestion.md).",
             unexpected_rows_query=_sql(f"""
                 select source_file, line_number, reasons
                 from {{batch}}

@@ -244,7 +244,7 @@ def build_query(spark, config: JobConfig, intake: Intake, writer: BatchWriter, m
         writer_stream = writer_stream.trigger(availableNow=True)
     else:
         # The multi-line query's own triggers cost the plain one latency
-        # (README, Performance): files with multi-line records are rare.
+        # (docs/performance.md): files with multi-line records are rare.
         seconds = max(config.trigger_seconds, MULTILINE_TRIGGER_SECONDS if multiline else 0)
         writer_stream = writer_stream.trigger(processingTime=f"{int(seconds * 1000)} milliseconds")
     return writer_stream.start()

@@ -276,6 +276,13 @@ class Settings(BaseModel):
         "The folder of initdb, pg_ctl and postgres.",
         unset="found on PATH, through pg_config, or in Debian's and Homebrew's folders",
     )
+    skip_system_packages: bool = _setting(
+        False,
+        "ECOM_SKIP_SYSTEM_PACKAGES",
+        "Project-managed PostgreSQL",
+        "`make` targets skip installing missing system packages (scripts/system-packages.sh "
+        "reads it; Java, PostgreSQL, Chromium).",
+    )
     local_pg: bool = _setting(
         False,
         "ECOM_LOCAL_PG",

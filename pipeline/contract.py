@@ -47,7 +47,7 @@ UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 POSITIVE_INT_PATTERN = r"^[1-9][0-9]{0,18}$"
 PRICE_PATTERN = r"^[0-9]{1,8}(\.[0-9]{1,2})?$"
 # event_time: ISO 8601 / RFC 3339 extended forms with a zone, as the field's tools write
-# them (the README lists which tool writes which). The date and time separated by T, t or
+# them (docs/ingestion.md lists which tool writes which). The date and time separated by T, t or
 # a space; a fraction of 1 to 9 digits (PostgreSQL stores microseconds, rounding half to
 # even); the zone as Z or z, +hh, +hhmm, +hh:mm (PostgreSQL's range: up to 15:59), or UTC
 # (with or without a space before it). A time without a zone is ambiguous: quarantined.
@@ -132,7 +132,7 @@ def reason_invalid(field: str) -> str:
 
 
 def reason_codes() -> tuple[str, ...]:
-    """Every reason code a quarantined line may carry (the README's table of reasons)."""
+    """Every reason code a quarantined line may carry (docs/ingestion.md's table of reasons)."""
     per_field = (code for f in FIELDS for code in (reason_missing(f.name), reason_invalid(f.name)))
     return (REASON_BAD_HEADER, REASON_MALFORMED_ROW, REASON_INVALID_ENCODING, *per_field)
 

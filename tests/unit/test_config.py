@@ -33,6 +33,7 @@ def test_every_variable_the_project_names_is_declared():
     folders = ("pipeline", "ingestion", "ecom", "generator", "expectations", "dashboard")
     files = [path for folder in folders for path in (REPO_ROOT / folder).rglob("*.py")]
     files += [REPO_ROOT / name for name in ("Makefile", ".env.example", "docker-compose.yml")]
+    files += [*(REPO_ROOT / "scripts").glob("*.sh"), *(REPO_ROOT / "docker").rglob("Dockerfile")]
     files += list((REPO_ROOT / "dbt_project").glob("*.yml"))
     for path in files:
         for variable in re.findall(r"\bECOM_[A-Z0-9_]*[A-Z0-9]\b", path.read_text("utf-8")):
