@@ -493,7 +493,8 @@ def _freshness(started_at: datetime) -> float | None:
 
 def _waiting_files(input_dir: Path) -> int:
     """Files not loaded yet: in the inputs folder, or claimed by the stream and in flight."""
-    from ingestion.intake import in_flight, waiting_files
+    from ingestion.intake import in_flight
+    from ingestion.watcher import waiting_files
 
     return len(waiting_files(input_dir)) + len(in_flight(settings.checkpoint_dir()))
 

@@ -12,7 +12,7 @@ metric                                         type       what
 ``ecom_ingest_files_total{outcome}``           counter    files ``claimed``, ``loaded``,
                                                           ``quarantined`` (whole files)
 ``ecom_ingest_files_quarantined_total{kind}``  counter    whole files quarantined, by kind of reason
-                                                          (ingestion.intake.QUARANTINE_KINDS)
+                                                          (ingestion.inspection.QUARANTINE_KINDS)
 ``ecom_ingest_batches_total``                  counter    micro-batches committed
 ``ecom_ingest_batch_seconds``                  histogram  seconds per committed micro-batch
 ``ecom_ingest_lag_seconds``                    gauge      at the last commit: now minus the newest

@@ -26,7 +26,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 import psycopg2
 import psycopg2.errors
@@ -35,8 +36,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ingestion import ledger
 from ingestion.collect import arrow_batches
-from ingestion.intake import Part
+from ingestion.parts import Part
 from ingestion.transform import EVENT_COLUMNS
 from pipeline import db, partitions
 from pipeline.errors import UserError, first_line
@@ -293,6 +295,19 @@ class _PartsCommitted(Exception):
         self.parts = parts
 
 
+class Housekeeping(Protocol):
+    """What the sink asks of the intake (ingestion.intake.Intake) around a commit."""
+
+    def committed(self, parts: list[str], completed: list[str]) -> None:
+        """The parts' rows are committed; ``completed`` deliveries are loaded."""
+
+    def released(self, delivery_id: str = "") -> list[Path]:
+        """The parts handed to Spark and not yet committed."""
+
+    def in_flight_note(self) -> str:
+        """' (files in flight: ...)' for an error line, or ''."""
+
+
 class BatchWriter:
     """The ``foreachBatch`` function. Holds one loader connection across batches.
 
@@ -306,7 +321,7 @@ class BatchWriter:
         query_id: Callable[[], str],
         retry_seconds: float = 120.0,
         on_batch: Callable[[BatchResult], None] | None = None,
-        intake=None,  # ingestion.intake.Intake: housekeeping after a commit
+        intake: Housekeeping | None = None,
     ) -> None:
         self.stream_name = stream_name
         self._query_id = query_id
@@ -379,12 +394,7 @@ class BatchWriter:
         conn = self._connection()
         try:
             with conn.cursor() as cur:
-                cur.execute(
-                    "select 1 from raw.ingestion_batches where query_id = %s and batch_id = %s",
-                    (query_id, batch_id),
-                )
-                replay = cur.fetchone() is not None
-                if replay:
+                if ledger.batch_committed(cur, query_id, batch_id):
                     return self._replayed(cur, query_id, batch_id)
             result = BatchResult(batch_id, 0, 0, 0, 0, 0.0, None)
             parts: dict[str, PartCounts] = {}
@@ -427,11 +437,9 @@ class BatchWriter:
             with conn.cursor() as cur:
                 if rejects:
                     cur.copy_expert(REJECTS_COPY, _csv_bytes(pa.concat_tables(rejects)))
-                cur.execute(
-                    "insert into raw.ingestion_batches (stream_name, query_id, batch_id, files, "
-                    "rows_in, rows_loaded, rows_rejected, started_at) "
-                    "values (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    (
+                ledger.record_batch(
+                    cur,
+                    ledger.BatchRow(
                         self.stream_name,
                         query_id,
                         batch_id,
@@ -472,58 +480,21 @@ class BatchWriter:
             )
         if not rows:
             return []
-        inserted = psycopg2.extras.execute_values(
-            cur,
-            "insert into raw.ingestion_file_parts (delivery_id, part, query_id, batch_id, "
-            "rows_in, rows_loaded, rows_rejected) values %s "
-            "on conflict (delivery_id, part) do nothing returning delivery_id, part",
-            rows,
-            fetch=True,
-        )
+        inserted = ledger.record_parts(cur, rows)
         if len(inserted) < len(rows):
-            done = {(delivery, part) for delivery, part in inserted}
             raise _PartsCommitted(
                 {
                     name
                     for name in parts
-                    if (info := Part.parse(name)) and (info.delivery_id, info.part) not in done
+                    if (info := Part.parse(name)) and (info.delivery_id, info.part) not in inserted
                 }
             )
-        cur.execute(
-            """
-            with totals as (
-                select delivery_id, count(*) as parts, sum(rows_in) as rows_in,
-                    sum(rows_loaded) as rows_loaded, sum(rows_rejected) as rows_rejected
-                from raw.ingestion_file_parts
-                where delivery_id = any(%s)
-                group by delivery_id
-            )
-            update raw.ingestion_files as files
-            set status = 'loaded', rows_in = totals.rows_in, rows_loaded = totals.rows_loaded,
-                rows_rejected = totals.rows_rejected, completed_at = clock_timestamp()
-            from totals
-            where files.delivery_id = totals.delivery_id
-                and files.parts = totals.parts and files.status = 'claimed'
-            returning files.delivery_id
-            """,
-            (sorted({row[0] for row in rows}),),
-        )
-        return [row[0] for row in cur.fetchall()]
+        return ledger.complete(cur, {row[0] for row in rows})
 
     def _replayed(self, cur, query_id: str, batch_id: int) -> BatchResult:
-        cur.execute(
-            "select delivery_id, part from raw.ingestion_file_parts "
-            "where query_id = %s and batch_id = %s",
-            (query_id, batch_id),
-        )
-        committed = cur.fetchall()
+        committed = ledger.batch_parts(cur, query_id, batch_id)
         deliveries = sorted({delivery for delivery, _ in committed})
-        cur.execute(
-            "select delivery_id from raw.ingestion_files "
-            "where delivery_id = any(%s) and status = 'loaded'",
-            (deliveries,),
-        )
-        completed = [row[0] for row in cur.fetchall()]
+        completed = ledger.loaded(cur, deliveries)
         self._conn.rollback()
         result = BatchResult(batch_id, 0, 0, 0, 0, 0.0, None, replayed=True)
         prefix = {(delivery, part) for delivery, part in committed}
@@ -562,12 +533,7 @@ class BatchWriter:
             self._lookup = db.connect("loader")
             self._lookup.autocommit = True
         with self._lookup.cursor() as cur:
-            cur.execute(
-                "select delivery_id, source_file from raw.ingestion_files "
-                "where delivery_id = any(%s)",
-                (sorted(wanted),),
-            )
-            found = dict(cur.fetchall())
+            found = ledger.source_files(cur, sorted(wanted))
         for delivery_id, names in wanted.items():
             if delivery_id not in found:
                 raise SinkError(

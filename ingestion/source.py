@@ -8,7 +8,7 @@ ingested. Here that tracking is redundant: the intake owns file identity and
 the PostgreSQL ledger makes every part exactly-once (ingestion.sink).
 
 So the intake numbers each part it releases (``<sequence>.<part name>``, the
-sequence never goes back, ingestion.intake.Sequence), and a micro-batch's
+sequence never goes back, ingestion.parts.Sequence), and a micro-batch's
 offset is one number: the highest sequence it covers. Spark keeps its offset
 and commit logs for the last ``spark.sql.streaming.minBatchesToRetain``
 batches (100), a few hundred bytes each, whatever the number of files.
@@ -33,7 +33,7 @@ from pyspark.sql.streaming.datasource import (
     SupportsTriggerAvailableNow,
 )
 
-from ingestion.intake import sequence_of
+from ingestion.parts import sequence_of
 
 NAME = "ecom_intake_parts"
 SCHEMA = "source_file string, content binary"

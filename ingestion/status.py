@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingestion.intake import display_name, ignored_files, in_flight, waiting_files
+from ingestion import ledger
+from ingestion.intake import in_flight
+from ingestion.parts import display_name
+from ingestion.watcher import ignored_files, waiting_files
 from pipeline import db, partitions
 
 
 def committed_batches() -> int:
     """Micro-batches committed to the warehouse so far, by any query."""
     with db.connection("loader") as conn, conn.cursor() as cur:
-        cur.execute("select count(*) from raw.ingestion_batches")
-        return cur.fetchone()[0]
+        return ledger.batch_totals(cur).batches
 
 
 def _partitions(cur) -> list[str]:
@@ -70,42 +72,22 @@ def report(input_dir: Path, checkpoint_dir: Path, last: int = 10) -> str:
             + (f"last committed batch {max(committed)}" if committed else "no batch committed yet")
         )
     with db.connection("loader") as conn, conn.cursor() as cur:
-        cur.execute(
-            "select count(*), coalesce(sum(rows_in), 0), coalesce(sum(rows_loaded), 0), "
-            "coalesce(sum(rows_rejected), 0), max(committed_at) from raw.ingestion_batches"
-        )
-        batches, rows_in, loaded, rejected, newest = cur.fetchone()
+        batches, rows_in, loaded, rejected, newest = ledger.batch_totals(cur)
         lines.append(
             f"ledger totals   {batches} batches, {rows_in} rows in, {loaded} loaded, "
             f"{rejected} rejected; last commit {newest:%Y-%m-%d %H:%M:%S %Z}"
             if batches
             else "ledger totals   no batch yet"
         )
-        cur.execute(
-            "select count(*) filter (where status = 'loaded'), "
-            "coalesce(sum(rows_in) filter (where status = 'loaded'), 0), "
-            "count(*) filter (where status = 'quarantined'), "
-            "count(*) filter (where status = 'claimed') from raw.ingestion_files"
-        )
-        files_loaded, file_rows, files_quarantined, files_claimed = cur.fetchone()
+        files_loaded, file_rows, files_quarantined, files_claimed = ledger.file_totals(cur)
         lines.append(
             f"file ledger     {files_loaded} files loaded ({file_rows} rows), "
             f"{files_claimed} in flight, {files_quarantined} quarantined whole"
         )
         lines.extend(_partitions(cur))
-        cur.execute(
-            "select source_file, reason, claimed_at from raw.ingestion_files "
-            "where status = 'quarantined' order by claimed_at desc limit 5"
-        )
-        for name, reason, at in cur.fetchall():
+        for name, reason, at in ledger.quarantined_files(cur, 5):
             lines.append(f"  quarantined   {at:%Y-%m-%d %H:%M:%S} {name}: {reason}")
-        cur.execute(
-            "select stream_name, batch_id, cardinality(files), rows_in, rows_loaded, rows_rejected, "
-            "committed_at, extract(epoch from committed_at - started_at) "
-            "from raw.ingestion_batches order by committed_at desc limit %s",
-            (last,),
-        )
-        rows = cur.fetchall()
+        rows = ledger.last_batches(cur, last)
     if rows:
         lines.append("")
         lines.append(

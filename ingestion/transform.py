@@ -16,7 +16,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from ingestion.intake import PART_PATTERN
+from ingestion.parts import PART_PATTERN
 from pipeline import contract
 
 BOM = "\ufeff"

@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from ingestion import intake as intake_module
+from ingestion import parts
 from ingestion.intake import Intake
 from pipeline import contract
 from tests.support.streaming import Folders, ingest_once, query, reset_raw, start_stream
@@ -112,11 +112,11 @@ def test_a_checkpoint_of_the_release_before_is_taken_over(warehouse, tmp_path):
 
 def test_the_sequence_never_goes_back(tmp_path):
     path = tmp_path / "sequence"
-    first = intake_module.Sequence(path)
+    first = parts.Sequence(path)
     names = [first.name(f"p{i}.csv") for i in range(3)]
-    assert [intake_module.sequence_of(name) for name in names] == [0, 1, 2]
-    again = intake_module.Sequence(path)  # a restart (or a crash) skips the reserved block
-    assert intake_module.sequence_of(again.name("q.csv")) == intake_module.Sequence.BLOCK
+    assert [parts.sequence_of(name) for name in names] == [0, 1, 2]
+    again = parts.Sequence(path)  # a restart (or a crash) skips the reserved block
+    assert parts.sequence_of(again.name("q.csv")) == parts.Sequence.BLOCK
 
 
 def test_a_part_numbered_below_sparks_offset_is_still_read(warehouse, tmp_path):
@@ -136,7 +136,7 @@ def test_a_part_numbered_below_sparks_offset_is_still_read(warehouse, tmp_path):
     held.drain()
     held.close()
     (part,) = held.released()
-    assert intake_module.sequence_of(part.name) == 0  # at or below Spark's offset
+    assert parts.sequence_of(part.name) == 0  # at or below Spark's offset
     result = ingest_once(folders)
     assert result.returncode == 0, result.stderr[-3000:]
     assert query("select count(*) from raw.ecommerce_events") == [(4,)]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion import intake
+from ingestion import parts
 from pipeline import contract, db
 from tests.support.streaming import (
     Folders,
@@ -400,7 +400,7 @@ def test_a_part_read_again_under_a_new_checkpoint_is_not_loaded_twice(warehouse,
     committed = query("select delivery_id, part from raw.ingestion_file_parts")
     restored = 0
     for part in kept.glob("*.csv"):
-        info = intake.Part.parse(part.name)
+        info = parts.Part.parse(part.name)
         if (info.delivery_id, info.part) in committed:
             shutil.copy(part, plain / part.name)
             restored += 1

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ingestion import intake
+from ingestion import inspection, intake, parts, watcher
 
 
 @pytest.mark.parametrize(
@@ -25,14 +25,14 @@ from ingestion import intake
     ],
 )
 def test_input_names(name, taken):
-    assert intake.is_input_name(name) is taken
+    assert watcher.is_input_name(name) is taken
 
 
 def test_a_part_name_round_trips():
-    delivery = intake.new_delivery_id()
-    name = intake.part_name(delivery, 3, 120345, True)
-    assert intake.Part.parse(name) == intake.Part(delivery, 3, 120345, True)
-    assert intake.Part.parse("events.csv") is None
+    delivery = parts.new_delivery_id()
+    name = parts.part_name(delivery, 3, 120345, True)
+    assert parts.Part.parse(name) == parts.Part(delivery, 3, 120345, True)
+    assert parts.Part.parse("events.csv") is None
 
 
 @pytest.mark.parametrize(
@@ -45,17 +45,17 @@ def test_a_part_name_round_trips():
     ],
 )
 def test_files_that_are_not_csv_text(head, reason):
-    assert reason in intake.sniff(head)
+    assert reason in inspection.sniff(head)
 
 
 def test_csv_text_with_a_stray_nul_is_left_to_the_line_checks():
-    assert intake.sniff(b"event_id,a\n" * 100 + b"bad\x00line\n") is None
-    assert intake.sniff(b"") is None
+    assert inspection.sniff(b"event_id,a\n" * 100 + b"bad\x00line\n") is None
+    assert inspection.sniff(b"") is None
 
 
 def test_names_that_are_not_utf8_are_shown_escaped():
-    assert intake.display_name(os.fsdecode(b"caf\xe9.csv")) == "caf\\xe9.csv"
-    assert intake.display_name("café.csv") == "café.csv"
+    assert parts.display_name(os.fsdecode(b"caf\xe9.csv")) == "caf\\xe9.csv"
+    assert parts.display_name("café.csv") == "café.csv"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
@@ -64,29 +64,29 @@ def test_a_file_held_open_for_writing_is_seen(tmp_path):
     with open(path, "w") as out:
         out.write("x" * 1000)  # a position past 7: fdinfo's first line is pos, not flags
         out.flush()
-        assert str(path.resolve()) in intake.paths_open_for_writing(tmp_path)
-    assert str(path.resolve()) not in intake.paths_open_for_writing(tmp_path)
+        assert str(path.resolve()) in watcher.paths_open_for_writing(tmp_path)
+    assert str(path.resolve()) not in watcher.paths_open_for_writing(tmp_path)
     with open(path) as reader:
         reader.read()
-        assert str(path.resolve()) not in intake.paths_open_for_writing(tmp_path)
+        assert str(path.resolve()) not in watcher.paths_open_for_writing(tmp_path)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
 def test_local_file_system():
     from pathlib import Path
 
-    assert intake.local_file_system(Path("/proc/self")) is False  # proc: not where files land
+    assert watcher.local_file_system(Path("/proc/self")) is False  # proc: not where files land
     if Path("/dev/shm").is_dir():
-        assert intake.local_file_system(Path("/dev/shm")) is True  # tmpfs
+        assert watcher.local_file_system(Path("/dev/shm")) is True  # tmpfs
 
 
 def test_a_released_part_name_carries_its_sequence(tmp_path):
-    sequence = intake.Sequence(tmp_path / "sequence")
-    plain = intake.part_name("20261125T120000-0a1b2c3d", 2, 40, False)
+    sequence = parts.Sequence(tmp_path / "sequence")
+    plain = parts.part_name("20261125T120000-0a1b2c3d", 2, 40, False)
     released = sequence.name(plain)
-    assert intake.sequence_of(released) == 0 and intake.sequence_of(plain) is None
-    assert intake.Part.parse(released) == intake.Part.parse(plain)
-    assert intake.sequence_of(sequence.name(plain)) == 1
+    assert parts.sequence_of(released) == 0 and parts.sequence_of(plain) is None
+    assert parts.Part.parse(released) == parts.Part.parse(plain)
+    assert parts.sequence_of(sequence.name(plain)) == 1
 
 
 def test_the_archive_keeps_its_files_for_the_retention(tmp_path):
