@@ -70,14 +70,6 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         metavar="N",
         help="products in the by-product charts (default: 10)",
     )
-    parser.add_argument(
-        "--min-views",
-        type=cli.positive_int,
-        default=20,
-        metavar="N",
-        help="views a product needs to be ranked by conversion (default: 20; "
-        "lower while the warehouse is young)",
-    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -111,7 +103,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
 
     from dashboard.app import create_app  # Dash and plotly load in about a second
 
-    app = create_app(refresh_seconds=args.refresh, top=args.top, min_views=args.min_views)
+    app = create_app(refresh_seconds=args.refresh, top=args.top)
     # A line per request every refresh is noise, and Dash's "running on" repeats
     # ours (Dash sets its logger's level when the app is made); warnings still show.
     for noisy in ("werkzeug", "dash.dash"):

@@ -447,7 +447,7 @@ def dashboard_body(snapshot: data.Snapshot, top: int) -> html.Div:
 # --------------------------------------------------------------------------- the app
 
 
-def create_app(refresh_seconds: float = 10, top: int = 10, min_views: int = 20) -> Dash:
+def create_app(refresh_seconds: float = 10, top: int = 10) -> Dash:
     """The Dash app. ``refresh_seconds`` 0 turns the periodic refresh off."""
     app = Dash(
         __name__,
@@ -498,7 +498,7 @@ def create_app(refresh_seconds: float = 10, top: int = 10, min_views: int = 20) 
     def refresh(_: int | None):
         now = datetime.now(UTC).strftime("%H:%M:%S UTC")
         try:
-            snapshot = data.read_snapshot(top=top, min_views=min_views)
+            snapshot = data.read_snapshot(top=top)
         except (DatabaseUnavailable, psycopg2.Error) as exc:
             message = first_line(exc)
             if outage != [message]:

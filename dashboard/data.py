@@ -137,36 +137,20 @@ order by revenue desc, product_id
 limit %(top)s
 """
 
-# The best converting products among those viewed often enough for a rate to
-# mean something (the threshold drops for a young warehouse with few views),
-# and purchased at least once.
+# The best converting products, as marts.top_converting_products ranks them.
 CONVERSION_SQL = """
-with
-
-threshold as (
-
-    select least(
-        %(min_views)s,
-        coalesce(percentile_disc(0.9) within group (order by views), 0)
-    ) as min_views
-    from marts.conversion_rate_by_product
-
-)
-
 select
-    product.product_name,
-    product.views,
-    product.add_to_carts,
-    product.purchases,
-    product.view_to_cart_rate,
-    product.cart_to_purchase_rate,
-    product.view_to_purchase_rate,
-    threshold.min_views
-from marts.conversion_rate_by_product as product
-cross join threshold
-where product.views >= greatest(threshold.min_views, 1) and product.purchases > 0
-order by product.view_to_purchase_rate desc nulls last, product.views desc, product.product_id
-limit %(top)s
+    product_name,
+    views,
+    add_to_carts,
+    purchases,
+    view_to_cart_rate,
+    cart_to_purchase_rate,
+    view_to_purchase_rate,
+    min_views
+from marts.top_converting_products
+where conversion_rank <= %(top)s
+order by conversion_rank
 """
 
 QUARANTINE_SQL = """
@@ -197,7 +181,7 @@ def check_connection() -> str:
     return f"{user} on {database}"
 
 
-def read_snapshot(top: int = 10, min_views: int = 20) -> Snapshot:
+def read_snapshot(top: int = 10) -> Snapshot:
     """Read everything the dashboard shows, in one read-only transaction as ecom_analyst."""
     snapshot = Snapshot()
     with db.connection(ROLE) as conn:
@@ -215,10 +199,10 @@ def read_snapshot(top: int = 10, min_views: int = 20) -> Snapshot:
             snapshot.ingestion = [IngestionHour(*row) for row in cur.fetchall()]
             cur.execute(TOP_REVENUE_SQL, {"top": top})
             snapshot.top_revenue = [ProductRevenue(*row) for row in cur.fetchall()]
-            cur.execute(CONVERSION_SQL, {"top": top, "min_views": min_views})
+            cur.execute(CONVERSION_SQL, {"top": top})
             rows = cur.fetchall()
             snapshot.top_conversion = [ProductConversion(*row[:7]) for row in rows]
-            snapshot.conversion_min_views = int(rows[0][7]) if rows else min_views
+            snapshot.conversion_min_views = int(rows[0][7]) if rows else 0
             cur.execute(QUARANTINE_SQL)
             snapshot.quarantine = [(reason, int(lines)) for reason, lines in cur.fetchall()]
             cur.execute("savepoint quality")

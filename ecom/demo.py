@@ -190,9 +190,8 @@ def report(run: DemoRun) -> str:
     )[0]
     converting = _rows(
         "analyst",
-        "select product_name, views, purchases, view_to_purchase_rate "
-        "from marts.conversion_rate_by_product where views >= 20 "
-        "order by view_to_purchase_rate desc nulls last, product_id limit 5",
+        "select product_name, views, purchases, view_to_purchase_rate, min_views "
+        "from marts.top_converting_products where conversion_rank <= 5 order by conversion_rank",
     )
     views, carts, purchases, revenue = funnel
     lines = [
@@ -216,8 +215,9 @@ def report(run: DemoRun) -> str:
             f"  {name[:34]:<34} {category[:14]:<14} {orders:>4} orders {units:>5} units {amount:>12,.2f}"
         )
     lines.append("")
-    lines.append("Best view-to-purchase rates (products with >= 20 views)")
-    for name, product_views, product_purchases, product_rate in converting:
+    least = converting[0][4] if converting else 20
+    lines.append(f"Best view-to-purchase rates (products with >= {least} views and a purchase)")
+    for name, product_views, product_purchases, product_rate, _ in converting:
         lines.append(
             f"  {name[:34]:<34} {product_purchases:>4} of {product_views:>5} views  "
             f"{float(product_rate or 0) * 100:5.1f}%"

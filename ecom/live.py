@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import shutil
 import signal
@@ -46,6 +45,7 @@ import psycopg2
 
 from ecom import dbt_runner
 from expectations import checkpoints
+from generator import manifest
 from pipeline import cli, db, partitions, settings
 from pipeline.errors import UserError
 
@@ -244,7 +244,7 @@ class Dbt:
         # statement: some 3,000 lines a cycle, a tenth of a cycle's time
         self._common = ["--quiet", *([] if verbose else ["--log-level-file", "info"])]
         parsed = dbt_runner.check(dbt_runner.invoke(["parse", *self._common]), "dbt parse")
-        self._manifest = parsed.result
+        self._dbt_manifest = parsed.result
         self.slowest = ""
 
     def run(self, selection: list[str] | None = None) -> float:
@@ -253,7 +253,7 @@ class Dbt:
         # --no-write-json: a cycle every few seconds need not rewrite target/*.json
         result = dbt_runner.invoke(
             ["run", *self._common, "--no-write-json", *(selection or [])],
-            manifest=self._manifest,
+            manifest=self._dbt_manifest,
         )
         dbt_runner.check(result, "dbt run")
         elapsed = time.monotonic() - started
@@ -419,24 +419,6 @@ class BackgroundCheckpoints:
 # --------------------------------------------------------------------------- status
 
 
-class Manifest:
-    """Reads the generator's manifest as it grows: events written since the last read."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = path.stat().st_size if path.exists() else 0
-
-    def new_rows(self) -> int:
-        if not self.path.exists():
-            return 0
-        with self.path.open("rb") as handle:
-            handle.seek(self.offset)
-            data = handle.read()
-        complete = data[: data.rfind(b"\n") + 1]
-        self.offset += len(complete)
-        return sum(json.loads(line)["rows"] for line in complete.splitlines() if line.strip())
-
-
 @dataclass
 class Totals:
     loaded: int = 0
@@ -585,7 +567,12 @@ class Live:
         self.totals.partitions_dropped += len(dropped)
 
     def cycle(
-        self, number: int, dbt: Dbt, manifest: Manifest, started_at: datetime, last: bool = False
+        self,
+        number: int,
+        dbt: Dbt,
+        generated: manifest.Tail,
+        started_at: datetime,
+        last: bool = False,
     ) -> None:
         began = time.monotonic()
         loaded, rejected = _ledger_since(started_at)  # what this dbt run will find, at least
@@ -621,8 +608,8 @@ class Live:
         loaded, rejected = _ledger_since(started_at)
         new_loaded = loaded - self.totals.loaded
         self.totals.loaded, self.totals.rejected = loaded, rejected
-        generated = manifest.new_rows()
-        self.totals.generated += generated
+        generated_rows = sum(entry["rows"] for entry in generated.new_entries())
+        self.totals.generated += generated_rows
         now = time.monotonic()
         seconds = max(now - getattr(self, "_last_line", began), 1e-6)
         self._last_line = now
@@ -635,7 +622,7 @@ class Live:
             self.totals.freshness.append(freshness)
         print(
             f"{datetime.now().strftime('%H:%M:%S')} cycle {number:<3} "
-            f"in {generated / seconds:,.0f} ev/s | "
+            f"in {generated_rows / seconds:,.0f} ev/s | "
             f"loaded {loaded:,} +{new_loaded:,} ({new_loaded / seconds:,.0f}/s) "
             f"quarantined {rejected:,} | "
             f"waiting {_plural(_waiting_files(self.input_dir), 'file')} | "
@@ -697,7 +684,7 @@ class Live:
         started_at = datetime.now(UTC)
         started = time.monotonic()
         previous = {sig: signal.signal(sig, self.request_stop) for sig in STOP_SIGNALS}
-        manifest = Manifest(settings.manifest_path())
+        generated = manifest.Tail(settings.manifest_path())  # the generator's, not dbt's
         try:
             if self.metrics is not None:
                 self.metrics.serve(args.metrics_port)
@@ -711,13 +698,13 @@ class Live:
                     break
                 began = time.monotonic()
                 number += 1
-                self.cycle(number, dbt, manifest, started_at)
+                self.cycle(number, dbt, generated, started_at)
                 self.check_children()
                 self.wait_for_next_cycle(began + args.every)
             self.stop_children()
             if self.stop_requested < 2:
                 log.info("last dbt cycle: the marts catch up with everything loaded")
-                self.cycle(number + 1, dbt, manifest, started_at, last=True)
+                self.cycle(number + 1, dbt, generated, started_at, last=True)
         except KeyboardInterrupt:
             log.info("interrupted: skipping the last cycle")
         finally:

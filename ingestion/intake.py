@@ -139,7 +139,7 @@ class Intake:
                     self._ensured = time.monotonic()
                     partitions.ensure(self.ledger.connection())  # raw's partitions ahead
             except Exception as exc:  # noqa: BLE001 - the intake must outlive any one file
-                log.warning("intake: %s; retrying", _one_line(exc))
+                log.warning("intake: %s; retrying", errors.first_line(exc))
                 self.ledger.close()
                 stop.wait(2.0)
 
@@ -493,7 +493,3 @@ def _move(path: Path, folder: Path, name: str) -> Path:
             shutil.move(path, target)
         return target
     return target
-
-
-def _one_line(exc: BaseException) -> str:
-    return errors.first_line(exc)

@@ -580,10 +580,8 @@ class BatchWriter:
 
 def _describe_error(exc: BaseException) -> str:
     """The cause of a failure in one line: a Java exception's own message, not Py4J's frame."""
-    text = str(exc).strip()
     java = getattr(exc, "java_exception", None)
     if java is not None:
         with contextlib.suppress(Exception):
-            text = java.toString()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+            return first_line(java.toString(), type(exc).__name__)
+    return first_line(exc)

@@ -1,5 +1,7 @@
--- Products that turn views into purchases best (at least 20 views, so a rate means something).
+-- Products that turn views into purchases best: marts.top_converting_products ranks them
+-- (its one definition, which the demo and the dashboard read too).
 select
+    conversion_rank,
     product_name,
     category,
     views,
@@ -9,7 +11,6 @@ select
     cart_to_purchase_rate,
     view_to_purchase_rate,
     session_conversion_rate
-from marts.conversion_rate_by_product
-where views >= 20
-order by view_to_purchase_rate desc nulls last, views desc, product_id
-limit 20;
+from marts.top_converting_products
+where conversion_rank <= 20
+order by conversion_rank;

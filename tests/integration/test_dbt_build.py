@@ -112,7 +112,7 @@ def test_build_ran_models_unit_tests_and_data_tests(built):
     for result in built.run_results:
         status.setdefault(result["unique_id"].split(".")[0], set()).add(result["status"])
     kinds = Counter(result["unique_id"].split(".")[0] for result in built.run_results)
-    assert kinds["model"] == 18 and kinds["unit_test"] >= 5 and kinds["test"] >= 30
+    assert kinds["model"] == 19 and kinds["unit_test"] >= 5 and kinds["test"] >= 30
     assert status["model"] == {"success"}
     assert status["unit_test"] == status["test"] == {"pass"}
 

@@ -2,7 +2,7 @@
 
 The raw tables are given a single event, batch and file loaded some minutes
 ago; dbt must pass, warn or fail after the thresholds in
-dbt_project/models/staging/_ecommerce__sources.yml (warn after 15 minutes,
+dbt_project/models/staging/ecommerce/_ecommerce__sources.yml (warn after 15 minutes,
 error after 60).
 """
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import random
 import subprocess
 import sys
@@ -33,6 +34,7 @@ MARTS = (
     "dim_users",
     "revenue_by_product",
     "conversion_rate_by_product",
+    "top_converting_products",
     "fct_revenue_hourly",
 )
 # Order of the rows when a mart is compared as a whole.
@@ -43,6 +45,7 @@ MART_KEYS = {
     "dim_users": "user_id",
     "revenue_by_product": "product_id",
     "conversion_rate_by_product": "product_id",
+    "top_converting_products": "conversion_rank",
     "fct_revenue_hourly": "event_hour",
 }
 # Lineage columns that say when a row was built, not what it holds.
@@ -625,6 +628,7 @@ def expected_marts(events: list[Event]) -> dict[str, list[dict]]:
         for hour, evs in sorted(by_hour.items())
     ]
     return {
+        "top_converting_products": top_converting(conversion),
         "fct_revenue_hourly": revenue_hourly,
         "fct_product_daily": product_daily,
         "fct_funnel_daily": funnel_daily,
@@ -633,3 +637,30 @@ def expected_marts(events: list[Event]) -> dict[str, list[dict]]:
         "revenue_by_product": revenue_by_product,
         "conversion_rate_by_product": conversion,
     }
+
+
+def top_converting(conversion: list[dict], ranking_min_views: int = 20) -> list[dict]:
+    """marts.top_converting_products from conversion_rate_by_product's rows: products with
+    at least min_views views (20, or the 90th percentile of views, PostgreSQL's
+    percentile_disc, when lower; at least 1) and a purchase, best view-to-purchase first."""
+    views = sorted(row["views"] for row in conversion)
+    percentile = views[math.ceil(0.9 * len(views)) - 1] if views else 0
+    least = max(min(ranking_min_views, percentile), 1)
+    kept = [row for row in conversion if row["views"] >= least and row["purchases"] > 0]
+    kept.sort(key=lambda row: (-row["view_to_purchase_rate"], -row["views"], row["product_id"]))
+    columns = [
+        "product_id",
+        "product_name",
+        "category",
+        "views",
+        "add_to_carts",
+        "purchases",
+        "view_to_cart_rate",
+        "cart_to_purchase_rate",
+        "view_to_purchase_rate",
+        "session_conversion_rate",
+    ]
+    return [
+        {**{name: row[name] for name in columns}, "min_views": least, "conversion_rank": rank}
+        for rank, row in enumerate(kept, start=1)
+    ]

@@ -60,6 +60,7 @@ final as (
         cardinality(reasons) as rejection_reason_count,
         query_id,
         now() as staged_at,
+        delivery_id,
         -- every loader transaction with a smaller id had finished when this
         -- run looked at the ledger: the next run starts from here
         {{ xmin if xmin else 'null' }}::bigint as staging_xmin
