@@ -46,32 +46,29 @@ def parse_integer(text: str) -> int:
     return _number(text, int, "a whole number")
 
 
-def parse_positive_int(text: str) -> int:
-    value = _number(text, int, "a whole number")
-    if value < 1:
-        raise ValueError(f"must be >= 1, got {value}")
+def _checked(text: str, kind: type, expected: str, ok: Callable[[Any], bool], refusal: str):
+    """A number of ``kind`` for which ``ok`` holds; else ValueError(refusal.format(given))."""
+    value = _number(text, kind, expected)
+    if not ok(value):
+        raise ValueError(refusal.format(value if kind is int else text))
     return value
+
+
+def parse_positive_int(text: str) -> int:
+    return _checked(text, int, "a whole number", lambda v: v >= 1, "must be >= 1, got {}")
 
 
 def parse_positive_float(text: str) -> float:
-    value = _number(text, float, "a number")
-    if value <= 0:
-        raise ValueError(f"must be > 0, got {text}")
-    return value
+    return _checked(text, float, "a number", lambda v: v > 0, "must be > 0, got {}")
 
 
 def parse_seconds(text: str) -> float:
-    value = _number(text, float, "seconds")
-    if value < 0:
-        raise ValueError(f"expected 0 or more seconds, got {text}")
-    return value
+    refusal = "expected 0 or more seconds, got {}"
+    return _checked(text, float, "seconds", lambda v: v >= 0, refusal)
 
 
 def parse_days(text: str) -> float:
-    value = _number(text, float, "days")
-    if value < 0:
-        raise ValueError(f"expected 0 or more days, got {text}")
-    return value
+    return _checked(text, float, "days", lambda v: v >= 0, "expected 0 or more days, got {}")
 
 
 def parse_fraction(text: str) -> float:
