@@ -114,7 +114,7 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         setting="settle_seconds",
         type=cli.seconds,
         metavar="SECONDS",
-        help="a file the kernel says nothing about is complete once unchanged this long ",
+        help="a file the kernel says nothing about is complete once unchanged this long",
     )
     cli.setting_option(
         parser,

@@ -29,12 +29,20 @@ from pipeline import contract
 _HEAD_BYTES = 1 << 16
 
 
+# Compression by the first bytes (gzip, bzip2 and xz in the standard library,
+# zstd where the zstandard package is installed). A zip archive is quarantined by
+# sniff(): it holds files, not one stream.
+_COMPRESSIONS = {
+    b"\x1f\x8b": "gzip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+}
+# What sniff() says of a file that starts so: the compressions above when they cannot
+# be read (zstd without its package), and a zip archive always.
 _MAGIC = {
-    b"\x1f\x8b": "gzip-compressed",
+    **{magic: f"{name}-compressed" for magic, name in _COMPRESSIONS.items()},
     b"PK\x03\x04": "a zip archive",
-    b"BZh": "bzip2-compressed",
-    b"\xfd7zXZ\x00": "xz-compressed",
-    b"\x28\xb5\x2f\xfd": "zstd-compressed",
 }
 
 
@@ -95,17 +103,6 @@ class Inspection:
         if self.parsed and self.header is not None:
             said.append(f"header by name, {self.delimiter}-separated")
         return said
-
-
-# Compression by the first bytes (gzip, bzip2 and xz in the standard library,
-# zstd where the zstandard package is installed). A zip archive is quarantined by
-# sniff(): it holds files, not one stream.
-_COMPRESSIONS = {
-    b"\x1f\x8b": "gzip",
-    b"BZh": "bzip2",
-    b"\xfd7zXZ\x00": "xz",
-    b"\x28\xb5\x2f\xfd": "zstd",
-}
 
 
 def _compression(head: bytes) -> str | None:
