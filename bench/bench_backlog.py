@@ -11,16 +11,20 @@ size of the backlog: the second run, with a backlog twice as large, shows it. Pr
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
+
+import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import support  # noqa: E402
+
+from pipeline import cli  # noqa: E402
 
 
 def run(data: Path) -> tuple[float, support.RssSampler, str]:
@@ -41,11 +45,11 @@ def run(data: Path) -> tuple[float, support.RssSampler, str]:
     return time.perf_counter() - start, sampler, summary.split("stopped: ", 1)[-1]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=600)
-    parser.add_argument("--rows-per-file", type=int, default=2000)
-    args = parser.parse_args()
+@click.command(cls=cli.Command, help=__doc__.splitlines()[0])
+@click.option("--files", type=int, default=600)
+@click.option("--rows-per-file", type=int, default=2000)
+def main(**options) -> None:
+    args = SimpleNamespace(**options)
     support.isolated_warehouse()
     for files in (args.files, args.files * 2):
         data = support.dataset(files * args.rows_per_file, args.rows_per_file, seed=7)
@@ -59,4 +63,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "bench_backlog")

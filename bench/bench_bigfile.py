@@ -18,17 +18,21 @@ never passes or fails on time. Runs on its own PostgreSQL (see support.py).
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
+
+import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_ingestion as bi  # noqa: E402
 import support  # noqa: E402
+
+from pipeline import cli  # noqa: E402
 
 
 def run_ours(data: Path) -> dict:
@@ -115,11 +119,11 @@ def run_copy(data: Path) -> dict:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+@click.command(cls=cli.Command, help=__doc__.splitlines()[0])
+@click.option("--rows", type=int, default=1_000_000)
+@click.option("--runs", type=int, default=3)
+def main(**options) -> None:
+    args = SimpleNamespace(**options)
     support.isolated_warehouse()
     data = support.dataset(args.rows, args.rows, seed=43)
     (size,) = [path.stat().st_size for path in data.glob("*.csv")]
@@ -179,4 +183,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "bench_bigfile")

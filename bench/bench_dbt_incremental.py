@@ -24,7 +24,6 @@ the DDL of sql/, so the warehouse's own data is never touched:
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import logging
@@ -37,9 +36,12 @@ import time
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+import click  # noqa: E402
 
 from pipeline import cli, db, settings  # noqa: E402
 
@@ -221,14 +223,14 @@ def measure(factory: EventFactory, increment: int, repeat: int) -> dict[str, flo
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs=2, default=[1_000_000, 5_000_000])
-    parser.add_argument("--increment", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=5, help="incremental runs per size (median)")
-    parser.add_argument("--database", default="ecommerce_bench")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+@click.command(cls=cli.Command, help=__doc__.splitlines()[0])
+@click.option("--sizes", type=int, nargs=2, default=(1_000_000, 5_000_000))
+@click.option("--increment", type=int, default=10_000)
+@click.option("--repeat", type=int, default=5, help="incremental runs per size (median)")
+@click.option("--database", default="ecommerce_bench")
+@click.option("--seed", type=int, default=1)
+def main(**options) -> int:
+    args = SimpleNamespace(**options)
     cli.configure_logging()
     load_at_start = os.getloadavg()
     os.environ["PGDATABASE"] = args.database  # everything below, dbt included, uses it
@@ -289,4 +291,4 @@ def db_count() -> int:
 
 
 if __name__ == "__main__":
-    cli.run_main(main, "bench_dbt_incremental")
+    cli.run(main, "bench_dbt_incremental")

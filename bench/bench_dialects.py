@@ -23,7 +23,6 @@ Runs on its own PostgreSQL (see support.py).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import gzip
 import os
@@ -31,10 +30,15 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
+
+import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import support  # noqa: E402
+
+from pipeline import cli  # noqa: E402
 
 MAX_FILES = 50
 
@@ -158,13 +162,13 @@ def _table(title: str, results: dict[str, list[dict]], baseline: str) -> None:
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--rows-per-file", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--big-rows", type=int, default=1_000_000, help="0: skip the big file")
-    args = parser.parse_args()
+@click.command(cls=cli.Command, help=__doc__.splitlines()[0])
+@click.option("--events", type=int, default=1_000_000)
+@click.option("--rows-per-file", type=int, default=10_000)
+@click.option("--runs", type=int, default=3)
+@click.option("--big-rows", type=int, default=1_000_000, help="0: skip the big file")
+def main(**options) -> None:
+    args = SimpleNamespace(**options)
     support.isolated_warehouse()
     data = support.dataset(args.events, args.rows_per_file, seed=42, bad_rate="0")
     shapes = ("plain", "reordered", "quote-all", "semicolons", "gzip")
@@ -195,4 +199,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "bench_dialects")

@@ -11,7 +11,6 @@ doing, so CPU time is printed too.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 import statistics
@@ -20,10 +19,14 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
+
+import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from generator import run  # noqa: E402
+from pipeline import cli  # noqa: E402
 
 
 def bench(events: int, runs: int, rows_per_file: int, bad_rate: float) -> list[float]:
@@ -55,17 +58,17 @@ def bench(events: int, runs: int, rows_per_file: int, bad_rate: float) -> list[f
     return rates
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--rows-per-file", type=int, default=10_000)
-    parser.add_argument("--bad-rate", type=float, default=0.0)
-    args = parser.parse_args()
+@click.command(cls=cli.Command, help=__doc__.splitlines()[0])
+@click.option("--events", type=int, default=1_000_000)
+@click.option("--runs", type=int, default=3)
+@click.option("--rows-per-file", type=int, default=10_000)
+@click.option("--bad-rate", type=float, default=0.0)
+def main(**options) -> None:
+    args = SimpleNamespace(**options)
     logging.basicConfig(level=logging.WARNING)
     rates = bench(args.events, args.runs, args.rows_per_file, args.bad_rate)
     print(f"median: {statistics.median(rates):,.0f} events/s over {len(rates)} runs")
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "bench_generator")

@@ -25,7 +25,6 @@ with the DDL of sql/, so the warehouse's own data is never touched:
 
 from __future__ import annotations
 
-import argparse
 import io
 import logging
 import os
@@ -35,9 +34,12 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+import click  # noqa: E402
 
 from pipeline import cli, db  # noqa: E402
 
@@ -171,22 +173,22 @@ def checkpoint(*, full: bool = False, record: bool = False) -> tuple[float, floa
     return outcome.duration, seconds, outcome.summary()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--sizes", default="1000000,10000000", help="rows in raw before the new ones, ascending"
-    )
-    parser.add_argument("--new-events", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3, help="runs on the window (median)")
-    parser.add_argument("--database", default="ecommerce_bench_gx")
-    parser.add_argument(
-        "--history",
-        choices=["past", "today"],
-        default="past",
-        help="when the rows before the new ones were ingested: a day ago and earlier, in "
-        "a partition of their own (default), or today, in the new rows' partition",
-    )
-    args = parser.parse_args()
+@click.command(cls=cli.Command, help=__doc__.splitlines()[0])
+@click.option(
+    "--sizes", default="1000000,10000000", help="rows in raw before the new ones, ascending"
+)
+@click.option("--new-events", type=int, default=100_000)
+@click.option("--repeat", type=int, default=3, help="runs on the window (median)")
+@click.option("--database", default="ecommerce_bench_gx")
+@click.option(
+    "--history",
+    type=click.Choice(["past", "today"]),
+    default="past",
+    help="when the rows before the new ones were ingested: a day ago and earlier, in "
+    "a partition of their own (default), or today, in the new rows' partition",
+)
+def main(**options) -> int:
+    args = SimpleNamespace(**options)
     sizes = [int(size) for size in args.sizes.split(",")]
     cli.configure_logging()
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -258,4 +260,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    cli.run_main(main, "bench_gx_raw")
+    cli.run(main, "bench_gx_raw")

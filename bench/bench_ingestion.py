@@ -18,17 +18,21 @@ never passes or fails on time. Runs on its own PostgreSQL (see support.py).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
+
+import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import support  # noqa: E402
+
+from pipeline import cli  # noqa: E402
 
 JDBC_JAR = Path(os.environ.get("ECOM_JDBC_JAR", "/usr/share/java/postgresql.jar"))
 MAX_FILES = 50
@@ -201,13 +205,13 @@ def jdbc_worker(data: str, checkpoint: str) -> None:
     spark.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=2_000_000)
-    parser.add_argument("--rows-per-file", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--jdbc-worker", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+@click.command(cls=cli.Command, help=__doc__.splitlines()[0])
+@click.option("--events", type=int, default=2_000_000)
+@click.option("--rows-per-file", type=int, default=10_000)
+@click.option("--runs", type=int, default=3)
+@click.option("--jdbc-worker", nargs=2, hidden=True)
+def main(**options) -> None:
+    args = SimpleNamespace(**options)
     if args.jdbc_worker:
         support.isolated_warehouse()
         jdbc_worker(*args.jdbc_worker)
@@ -265,4 +269,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "bench_ingestion")

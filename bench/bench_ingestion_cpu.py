@@ -15,7 +15,6 @@ Prints figures; never passes or fails on time.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -25,11 +24,16 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
+
+import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_ingestion as bi  # noqa: E402
 import support  # noqa: E402
+
+from pipeline import cli  # noqa: E402
 
 PER = 500_000
 
@@ -172,15 +176,15 @@ def run_ours(data: Path, extra: list[str]) -> dict:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=2_000_000)
-    parser.add_argument("--rows-per-file", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--paths", default="abc")
-    parser.add_argument("--label", default="")
-    parser.add_argument("--conf", action="append", default=[], help="spark.KEY=VALUE for (c)")
-    args = parser.parse_args()
+@click.command(cls=cli.Command, help=__doc__.splitlines()[0])
+@click.option("--events", type=int, default=2_000_000)
+@click.option("--rows-per-file", type=int, default=10_000)
+@click.option("--runs", type=int, default=3)
+@click.option("--paths", default="abc")
+@click.option("--label", default="")
+@click.option("--conf", multiple=True, help="spark.KEY=VALUE for (c)")
+def main(**options) -> None:
+    args = SimpleNamespace(**options)
     support.isolated_warehouse()
     data = support.dataset(args.events, args.rows_per_file, seed=42)
     files = sorted(data.glob("*.csv"))
@@ -229,4 +233,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "bench_ingestion_cpu")

@@ -13,7 +13,6 @@ own PostgreSQL (see support.py).
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
@@ -22,10 +21,15 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
+
+import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import support  # noqa: E402
+
+from pipeline import cli  # noqa: E402
 
 
 def probe_file(folder: Path, name: str, rows: int) -> None:
@@ -49,15 +53,13 @@ def visible(cur, name: str) -> bool:
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--probes", type=int, default=50)
-    parser.add_argument("--rate", type=int, default=5000, help="background events/s")
-    parser.add_argument(
-        "--trigger", type=float, default=None, help="the job's trigger (default: its own)"
-    )
-    parser.add_argument("--idle-seconds", type=float, default=20.0)
-    args = parser.parse_args()
+@click.command(cls=cli.Command, help=__doc__.splitlines()[0])
+@click.option("--probes", type=int, default=50)
+@click.option("--rate", type=int, default=5000, help="background events/s")
+@click.option("--trigger", type=float, help="the job's trigger (default: its own)")
+@click.option("--idle-seconds", type=float, default=20.0)
+def main(**options) -> None:
+    args = SimpleNamespace(**options)
     support.isolated_warehouse()
     from pipeline import db
 
@@ -147,4 +149,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "bench_latency")

@@ -18,7 +18,6 @@ Prints figures; never passes or fails.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
@@ -26,10 +25,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
+
+import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import support  # noqa: E402
+
+from pipeline import cli  # noqa: E402
 
 
 def _size(folder: Path, skip: str = "intake") -> int:
@@ -164,13 +168,13 @@ def baseline(files: list[Path]) -> None:
     support.admin_sql("drop table public.soak_baseline, public.soak_baseline_files")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=100_000)
-    parser.add_argument("--rows-per-file", type=int, default=20)
-    parser.add_argument("--backlog", type=int, default=2000, help="files waiting at most")
-    parser.add_argument("--baseline-files", type=int, default=5000)
-    args = parser.parse_args()
+@click.command(cls=cli.Command, help=__doc__.splitlines()[0])
+@click.option("--files", type=int, default=100_000)
+@click.option("--rows-per-file", type=int, default=20)
+@click.option("--backlog", type=int, default=2000, help="files waiting at most")
+@click.option("--baseline-files", type=int, default=5000)
+def main(**options) -> None:
+    args = SimpleNamespace(**options)
     support.isolated_warehouse()
     from pipeline import db
 
@@ -184,4 +188,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "bench_soak")

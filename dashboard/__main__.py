@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import socket
+from types import SimpleNamespace
+
+import click
 
 from dashboard import data
 from pipeline import cli
@@ -24,11 +26,11 @@ ecom_analyst (marts and quality.checkpoint_runs only) and refreshes itself,
 so it follows a live stream as far as the last dbt build.
 """
 
-EPILOG = f"""\
+EPILOG = """\
 examples:
-  {PROG}                              http://127.0.0.1:8050, refresh every 10 s
-  {PROG} --port 8060 --refresh 30
-  {PROG} --host 0.0.0.0               listen on every interface (mind who can reach it)
+  {prog}                              http://127.0.0.1:8050, refresh every 10 s
+  {prog} --port 8060 --refresh 30
+  {prog} --host 0.0.0.0               listen on every interface (mind who can reach it)
   make dashboard DASHBOARD_ARGS="--port 8060"
 
 Settings: PGHOST, PGPORT, PGDATABASE and ECOM_ANALYST_PASSWORD, from the
@@ -41,37 +43,6 @@ shows as a red status line on the page; the numbers come back with it.
 
 class DashboardError(UserError):
     """The dashboard cannot start; the message says why and what to do."""
-
-
-def _parser(prog: str = PROG) -> argparse.ArgumentParser:
-    parser = cli.OneLineParser(
-        prog=prog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=DESCRIPTION,
-        epilog=EPILOG,
-    )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
-    )
-    parser.add_argument(
-        "--port", type=cli.port, default=8050, help="port to listen on (default: 8050)"
-    )
-    parser.add_argument(
-        "--refresh",
-        type=cli.seconds,
-        default=10.0,
-        metavar="SECONDS",
-        help="read the marts again every SECONDS; 0 turns it off (default: 10)",
-    )
-    parser.add_argument(
-        "--top",
-        type=cli.positive_int,
-        default=10,
-        metavar="N",
-        help="products in the by-product charts (default: 10)",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    return parser
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -95,8 +66,19 @@ def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # the server stops as on Ctrl-C: exit 0
 
 
-def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    args = _parser(prog).parse_args(argv)
+@click.command(cls=cli.Command, help=cli.verbatim(DESCRIPTION), epilog=cli.verbatim(EPILOG))
+@click.option("--host", default="127.0.0.1", help="address to listen on")
+@click.option("--port", type=cli.port, default=8050, help="port to listen on")
+@click.option(
+    "--refresh",
+    type=cli.seconds,
+    default=10.0,
+    help="read the marts again every SECONDS; 0 turns it off",
+)
+@click.option("--top", type=cli.positive_int, default=10, help="products in the by-product charts")
+@cli.verbose_option()
+def main(**options) -> int:
+    args = SimpleNamespace(**options)
     cli.configure_logging(args.verbose)
     who = data.check_connection()
     _check_port_free(args.host, args.port)
@@ -128,4 +110,4 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
 
 
 if __name__ == "__main__":
-    cli.run_main(main, PROG)
+    cli.run(main, PROG)

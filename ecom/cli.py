@@ -1,15 +1,25 @@
 """ecom COMMAND [ARGS]: every stage of the warehouse behind one command.
 
-Each command hands its arguments to the stage's own parser, so ``ecom stream
---help`` is the streaming job's help. The Makefile's targets call these.
+One click group; each stage declares its own command once (``python -m
+generator`` is ``ecom generate``, ``python -m ingestion`` is ``ecom stream``,
+``python -m expectations`` is ``ecom checkpoint``, ...), so the two spellings
+take the same options and print the same help. The Makefile's targets call these.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Callable
+from typing import Any
 
+import click
+
+from dashboard.__main__ import main as dashboard
+from ecom import database
+from ecom.demo import main as demo
+from ecom.live import main as live
+from expectations.__main__ import main as checkpoint
+from generator.__main__ import main as generate
+from ingestion import __main__ as ingestion
 from pipeline import cli, settings
 
 EXIT_CODES = """\
@@ -20,149 +30,107 @@ exit codes:
   130  interrupted (Ctrl-C)
 """
 
+DESCRIPTION = """\
+The e-commerce streaming warehouse: Spark streams CSV events into PostgreSQL
+exactly once, dbt models them, Great Expectations checks them.
 
-def _pipeline(command: str) -> Callable[[list[str], str], int]:
-    def run(argv: list[str], prog: str) -> int:
-        from ecom.database import main
-
-        return main([command, *argv], prog=prog.rsplit(" ", 1)[0])
-
-    return run
-
-
-def _generate(argv: list[str], prog: str) -> int:
-    from generator.__main__ import main
-
-    return main(argv, prog=prog)
+'ecom COMMAND --help' for one command. Settings come from the environment,
+then .env (libpq's PGHOST, PGPORT, ...; every setting: docs/configuration.md).
+Without PGHOST, 'ecom up' starts a project-managed PostgreSQL.
+"""
 
 
-def _stream(argv: list[str], prog: str) -> int:
-    from ingestion.__main__ import main
+class _Ordered(cli.Group):
+    """Commands listed in the order they were added (a pipeline's order), not sorted."""
 
-    return main(argv, prog=prog)
-
-
-def _ingest(argv: list[str], prog: str) -> int:
-    from ingestion.__main__ import main
-
-    return main(["--once", *argv], prog=prog)
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
 
 
-def _status(argv: list[str], prog: str) -> int:
-    from ecom.database import main as pipeline_main
-    from ingestion.__main__ import main as ingestion_main
-
-    if {"-h", "--help"} & set(argv):
-        return ingestion_main(["status", *argv], prog=prog)
-    server = pipeline_main(["status"], prog="ecom")
-    return server or ingestion_main(["status", *argv], prog=prog)
+@click.group(cls=_Ordered, help=cli.verbatim(DESCRIPTION), epilog=cli.verbatim(EXIT_CODES))
+def main() -> None:
+    pass
 
 
-def _dbt(argv: list[str], prog: str) -> int:
+@click.command(
+    cls=cli.Command,
+    help="Ingest every file waiting in the inputs folder, then exit ('ecom stream --once').",
+)
+@ingestion.stream_options
+def ingest(**options: Any) -> int:
+    return ingestion.stream(once=True, **options)
+
+
+@click.command(
+    cls=cli.Command,
+    help="The server, both streaming checkpoints, the file and batch ledgers.",
+)
+@ingestion.folder_options
+@ingestion.require_batch_option
+def status(input_dir, checkpoint_dir, require_batch: bool) -> int:
+    cli.configure_logging()
+    return database.server_status() or ingestion.report(input_dir, checkpoint_dir, require_batch)
+
+
+DBT_HELP = """\
+Runs dbt on the project's dbt_project with its profile (the transformer role)
+and the warehouse's settings, e.g. 'ecom dbt build', 'ecom dbt docs serve',
+'ecom dbt source freshness'. dbt's own help: 'ecom dbt build --help'.
+Exit codes are dbt's: 0 success, 1 a model or test failed, 2 dbt could not run.
+"""
+
+
+@click.command(
+    cls=cli.Command,
+    help=cli.verbatim(DBT_HELP),
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+)
+@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED, metavar="DBT_COMMAND [DBT_ARGS]...")
+@click.pass_context
+def dbt(ctx: click.Context, dbt_args: tuple[str, ...]) -> int:
     """dbt with the project, its profile and the warehouse's settings, from any folder."""
-    if argv in ([], ["-h"], ["--help"]):
-        print(
-            f"usage: {prog} DBT_COMMAND [DBT_ARGS]\n\n"
-            "Runs dbt on the project's dbt_project with its profile (the transformer role)\n"
-            "and the warehouse's settings, e.g. 'ecom dbt build', 'ecom dbt docs serve',\n"
-            "'ecom dbt source freshness'. dbt's own help: 'ecom dbt build --help'.\n"
-            "Exit codes are dbt's: 0 success, 1 a model or test failed, 2 dbt could not run."
-        )
+    if dbt_args in ((), ("-h",), ("--help",)):
+        print(ctx.get_help())
         return 0
     os.environ.update({**settings.environment(), **settings.dbt_environment()})
     from dbt.cli.main import cli as dbt_cli
 
-    return dbt_cli.main(args=argv, prog_name="dbt")  # exits with dbt's own code
+    return dbt_cli.main(args=list(dbt_args), prog_name="dbt")  # exits with dbt's own code
 
 
-def _checkpoint(argv: list[str], prog: str) -> int:
-    from expectations.__main__ import main
-
-    return main(argv, prog=prog)
-
-
-def _demo(argv: list[str], prog: str) -> int:
-    from ecom.demo import main
-
-    return main(argv, prog=prog, start=True)
-
-
-def _live(argv: list[str], prog: str) -> int:
-    from ecom.live import main
-
-    return main(argv, prog=prog)
-
-
-def _dashboard(argv: list[str], prog: str) -> int:
-    from dashboard.__main__ import main
-
-    return main(argv, prog=prog)
-
-
-# name: (one line of help, handler)
-COMMANDS: dict[str, tuple[str, Callable[[list[str], str], int]]] = {
+# name: (command, one line of help), in the order `ecom --help` lists them
+for name, (command, short_help) in {
     "up": (
+        database.up,
         "start the project-managed PostgreSQL (or use yours) and migrate the schema",
-        _pipeline("up"),
     ),
-    "down": ("stop the project-managed PostgreSQL", _pipeline("down")),
-    "db": ("apply pending schema migrations, then the roles and grants", _pipeline("db")),
+    "down": (database.down, "stop the project-managed PostgreSQL"),
+    "db": (database.migrate, "apply pending schema migrations, then the roles and grants"),
     "maintain": (
+        database.maintain,
         "raw's partitions: create those ahead, drop those past the retention",
-        _pipeline("maintain"),
     ),
-    "destroy": ("stop the project-managed PostgreSQL and delete its data", _pipeline("destroy")),
-    "status": ("the server, both streaming checkpoints, the file and batch ledgers", _status),
-    "generate": ("fake e-commerce events as CSV files into the inputs folder", _generate),
-    "stream": ("the streaming job: inputs folder -> raw, exactly once, until Ctrl-C", _stream),
-    "ingest": (
-        "ingest every file waiting in the inputs folder, then exit (stream --once)",
-        _ingest,
+    "destroy": (database.destroy, "stop the project-managed PostgreSQL and delete its data"),
+    "status": (status, "the server, both streaming checkpoints, the file and batch ledgers"),
+    "generate": (generate, "fake e-commerce events as CSV files into the inputs folder"),
+    "stream": (
+        ingestion.run_command,
+        "the streaming job: inputs folder -> raw, exactly once, until Ctrl-C",
     ),
-    "dbt": ("dbt with the project, its profile and the warehouse's settings", _dbt),
-    "checkpoint": ("Great Expectations checkpoints: run NAME... | run --all | list", _checkpoint),
-    "demo": ("the whole pipeline end to end on a seeded data set, with a report", _demo),
-    "live": ("generator + stream + dbt cycles + checkpoints, a status line per cycle", _live),
-    "dashboard": ("the marts in a browser, as the analyst role", _dashboard),
-    "psql": (
-        "psql on the warehouse (--role loader|transformer|analyst|auditor)",
-        _pipeline("psql"),
-    ),
-}
+    "ingest": (ingest, "ingest every file waiting in the inputs folder, then exit (stream --once)"),
+    "dbt": (dbt, "dbt with the project, its profile and the warehouse's settings"),
+    "checkpoint": (checkpoint, "Great Expectations checkpoints: run NAME... | run --all | list"),
+    "demo": (demo, "the whole pipeline end to end on a seeded data set, with a report"),
+    "live": (live, "generator + stream + dbt cycles + checkpoints, a status line per cycle"),
+    "dashboard": (dashboard, "the marts in a browser, as the analyst role"),
+    "psql": (database.psql, "psql on the warehouse (--role loader|transformer|analyst|auditor)"),
+}.items():
+    command.short_help = short_help
+    main.add_command(command, name)
 
-
-def usage() -> str:
-    width = max(map(len, COMMANDS))
-    lines = [
-        "usage: ecom COMMAND [ARGS]   ('ecom COMMAND --help' for one command)",
-        "",
-        "The e-commerce streaming warehouse: Spark streams CSV events into PostgreSQL",
-        "exactly once, dbt models them, Great Expectations checks them.",
-        "",
-        "commands:",
-        *(f"  {name:<{width}}  {text}" for name, (text, _) in COMMANDS.items()),
-        "",
-        "Settings come from the environment, then .env (libpq's PGHOST, PGPORT, ...; see",
-        ".env.example). Without PGHOST, 'ecom up' starts a project-managed PostgreSQL.",
-        "",
-        EXIT_CODES,
-    ]
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        print(usage())
-        return 0 if argv else 2
-    name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        print(f"ecom: error: unknown command {name!r} (see 'ecom --help')", file=sys.stderr)
-        return 2
-    return COMMANDS[name][1](rest, f"ecom {name}")
+COMMANDS = tuple(main.commands)
 
 
 def run() -> None:
     """The console script's entry point."""
-    prog = f"ecom {sys.argv[1]}" if len(sys.argv) > 1 and sys.argv[1] in COMMANDS else "ecom"
-    cli.run_main(main, prog)
+    cli.run(main, "ecom")

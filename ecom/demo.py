@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import click
+
 from ecom import dbt_runner, localdb
 from pipeline import cli, db, settings
 from pipeline.errors import UserError
@@ -63,7 +65,7 @@ def _step(run: DemoRun, name: str, cmd: list[str]) -> str:
 DEMO_STREAM = "demo"
 
 
-def reset(run: DemoRun, allow_reset: bool = False) -> None:
+def reset_raw(run: DemoRun, allow_reset: bool = False) -> None:
     """Start from an empty raw layer on the managed warehouse, but never wipe data
     of other streams (make stream, make live) without --reset."""
     if localdb.is_managed():
@@ -268,28 +270,33 @@ def _next_steps() -> list[str]:
     ]
 
 
-def main(argv: list[str] | None = None, prog: str = "ecom demo", start: bool = False) -> int:
+@click.command(cls=cli.Command, help=__doc__.splitlines()[0])
+@click.option("--events", type=cli.positive_int, default=50_000, help="events to generate")
+@click.option("--seed", type=cli.integer, default=2026, help="the generator's seed")
+@click.option(
+    "--folder", type=cli.path, help="demo files (default: <state dir>/demo, e.g. .warehouse/demo)"
+)
+@click.option(
+    "--reset",
+    is_flag=True,
+    help="on the project-managed warehouse, empty raw even when it holds data of "
+    "other streams (make stream, make live)",
+)
+@click.option(
+    "--start/--no-start",
+    default=True,
+    hidden=True,
+    help="start (or reach) the warehouse first, once the arguments are known to be good",
+)
+def main(events: int, seed: int, folder: Path | None, reset: bool, start: bool) -> int:
     """The demo; with ``start``, the warehouse is started (or reached) first, once the
     arguments are known to be good (a fresh install's first command)."""
-    parser = cli.OneLineParser(prog=prog, description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=cli.positive_int, default=50_000)
-    parser.add_argument("--seed", type=cli.integer, default=2026)
-    parser.add_argument(
-        "--folder", type=Path, default=None, help="demo files (default: .warehouse/demo)"
-    )
-    parser.add_argument(
-        "--reset",
-        action="store_true",
-        help="on the project-managed warehouse, empty raw even when it holds data of "
-        "other streams (make stream, make live)",
-    )
-    args = parser.parse_args(argv)
     cli.configure_logging()
     if start:
         localdb.up()
-    run = DemoRun(args.folder or settings.state_dir() / "demo", args.events, args.seed)
+    run = DemoRun(folder or settings.state_dir() / "demo", events, seed)
     started = time.monotonic()
-    reset(run, allow_reset=args.reset)
+    reset_raw(run, allow_reset=reset)
     pipeline(run)
     print(report(run))
     print(
@@ -300,4 +307,4 @@ def main(argv: list[str] | None = None, prog: str = "ecom demo", start: bool = F
 
 
 if __name__ == "__main__":
-    cli.run_main(main, "make demo")
+    cli.run(main, "make demo", ["--no-start", *sys.argv[1:]])

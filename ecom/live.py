@@ -27,7 +27,6 @@ last cycle is reported on its own line). A second Ctrl-C skips the last cycle.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import shutil
@@ -40,12 +39,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
+import click
 import psycopg2
 
 from ecom import dbt_runner
 from expectations import checkpoints
 from generator import manifest
+from generator.__main__ import traffic_options
 from pipeline import cli, db, partitions, settings
 from pipeline.errors import UserError
 
@@ -72,98 +74,58 @@ class LiveError(UserError):
 PROG = "ecom live"
 
 
-def _parser(prog: str = PROG) -> argparse.ArgumentParser:
-    parser = cli.OneLineParser(
-        prog=prog,
-        description=(
-            "Run the pipeline continuously: generator -> streaming job -> dbt every few seconds "
-            "-> Great Expectations now and then, with one status line per cycle."
+def _options(function):
+    options = [
+        traffic_options(rate=5000.0, bad_rate=0.001, duplicate_rate=0.001),
+        click.option(
+            "--every",
+            type=cli.seconds,
+            default=5.0,
+            help="start a dbt cycle about this often: on the first stream commit within half a "
+            "second of it, so that it stages the newest batch; cycles never overlap",
         ),
-        epilog=(
-            "Uses the same inputs folder, checkpoint and warehouse as 'make stream' (do not run "
-            "both). Processed files are deleted (--keep-files archives them instead). "
-            "Child logs: <state dir>/live/*.log."
+        click.option(
+            "--checkpoint-every",
+            type=cli.seconds,
+            default=300.0,
+            help="this often, a cycle rebuilds every model (not only the incremental ones) and "
+            "starts the checkpoints in the background, while the cycles go on; 0: incremental "
+            "models only, no checkpoints",
         ),
-    )
-    parser.add_argument(
-        "--rate",
-        type=cli.positive_float,
-        default=5000,
-        help="events per second to generate (default: 5000)",
-    )
-    parser.add_argument(
-        "--interval",
-        type=cli.positive_float,
-        default=1.0,
-        help="seconds between the generator's files (default: 1.0)",
-    )
-    parser.add_argument(
-        "--every",
-        type=cli.seconds,
-        default=5.0,
-        metavar="SECONDS",
-        help="start a dbt cycle about this often: on the first stream commit within half a "
-        "second of it, so that it stages the newest batch; cycles never overlap (default: 5)",
-    )
-    parser.add_argument(
-        "--checkpoint-every",
-        type=cli.seconds,
-        default=300.0,
-        metavar="SECONDS",
-        help="this often, a cycle rebuilds every model (not only the incremental ones) and "
-        "starts the checkpoints in the background, while the cycles go on; 0: incremental "
-        "models only, no checkpoints (default: 300)",
-    )
-    parser.add_argument(
-        "--duration",
-        type=cli.seconds,
-        metavar="SECONDS",
-        help="stop by itself after this long (default: run until Ctrl-C)",
-    )
-    parser.add_argument(
-        "--bad-rate",
-        type=cli.fraction,
-        default=0.001,
-        help="share of malformed rows the generator injects (default: 0.001)",
-    )
-    parser.add_argument(
-        "--duplicate-rate",
-        type=cli.fraction,
-        default=0.001,
-        help="share of rows the generator sends twice (default: 0.001)",
-    )
-    parser.add_argument(
-        "--keep-files",
-        action="store_true",
-        help="archive processed files instead of deleting them (fills the disk at high rates)",
-    )
-    parser.add_argument(
-        "--no-generator",
-        action="store_true",
-        help="do not start the generator: stream whatever lands in the inputs folder",
-    )
-    partitions.add_retention_argument(
-        parser,
-        "--raw-retention-days",
-        "every minute, create raw's partitions ahead and drop those older than DAYS whose "
-        "batches dbt has staged (ecom maintain); 0 drops nothing",
-    )
-    cli.setting_option(
-        parser,
-        "--metrics-port",
-        setting="metrics_port",
-        type=cli.port_or_off,
-        metavar="PORT",
-        help="serve Prometheus metrics on http://127.0.0.1:PORT/metrics (dbt cycle seconds, "
-        "mart freshness, checkpoint outcomes), and the stream's on PORT+1",
-    )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="debug logging, also in dbt's log file (every statement of every cycle)",
-    )
-    return parser
+        click.option(
+            "--duration",
+            type=cli.seconds,
+            help="stop by itself after this long (default: run until Ctrl-C)",
+        ),
+        click.option(
+            "--keep-files",
+            is_flag=True,
+            help="archive processed files instead of deleting them (fills the disk at high rates)",
+        ),
+        click.option(
+            "--no-generator",
+            is_flag=True,
+            help="do not start the generator: stream whatever lands in the inputs folder",
+        ),
+        partitions.retention_option(
+            "--raw-retention-days",
+            "every minute, create raw's partitions ahead and drop those older than DAYS whose "
+            "batches dbt has staged (ecom maintain); 0 drops nothing",
+        ),
+        cli.setting_option(
+            "--metrics-port",
+            setting="metrics_port",
+            type=cli.port_or_off,
+            help="serve Prometheus metrics on http://127.0.0.1:PORT/metrics (dbt cycle seconds, "
+            "mart freshness, checkpoint outcomes), and the stream's on PORT+1",
+        ),
+        cli.verbose_option(
+            "debug logging, also in dbt's log file (every statement of every cycle)"
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
 
 
 # --------------------------------------------------------------------------- children
@@ -494,7 +456,7 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 class Live:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: SimpleNamespace) -> None:
         self.args = args
         self.stop_requested = 0
         self.children: list[Child] = []
@@ -721,16 +683,25 @@ class Live:
         return 1 if failed or self.gx.failed_checkpoints else 0
 
 
-def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    args = _parser(prog).parse_args(argv)
+@click.command(
+    cls=cli.Command,
+    help="Run the pipeline continuously: generator -> streaming job -> dbt every few seconds "
+    "-> Great Expectations now and then, with one status line per cycle.",
+    epilog="Uses the same inputs folder, checkpoint and warehouse as 'make stream' (do not run "
+    "both). Processed files are deleted (--keep-files archives them instead). "
+    "Child logs: <state dir>/live/*.log.",
+)
+@_options
+def main(**options) -> int:
+    args = SimpleNamespace(**options)
     cli.configure_logging(args.verbose)
     if not args.verbose:
         logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    if args.rate <= 0 or args.every <= 0 or args.interval <= 0:
-        raise LiveError("--rate, --interval and --every must be positive")
+    if args.every <= 0:
+        raise LiveError("--every must be positive")
     db.connect("auditor", retries=0).close()  # a clear line now if the warehouse is not there
     return Live(args).run()
 
 
 if __name__ == "__main__":
-    cli.run_main(main, "make live")
+    cli.run(main, "make live")

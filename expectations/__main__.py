@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import textwrap
+
+import click
 
 from expectations import checkpoints
 from pipeline import cli
-from pipeline.errors import UserError
 
 log = logging.getLogger("expectations")
 
@@ -26,77 +25,90 @@ def _checkpoint_list() -> str:
     return "\n".join(lines)
 
 
-def _parser(prog: str = PROG) -> argparse.ArgumentParser:
-    parser = cli.OneLineParser(
-        prog=prog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=textwrap.dedent(
-            """\
-            Great Expectations checkpoints that guard the warehouse. Expectations run
-            as SQL in PostgreSQL, connected as the read-only role ecom_auditor.
+DESCRIPTION = """\
+Great Expectations checkpoints that guard the warehouse. Expectations run
+as SQL in PostgreSQL, connected as the read-only role ecom_auditor.
 
-            checkpoints:
-            """
-        )
-        + _checkpoint_list(),
-        epilog=textwrap.dedent(
-            """\
-            examples:
-              PROG run --all
-              PROG run raw_layer
-              PROG sync --check
+checkpoints:
+"""
 
-            Prints one line per failed expectation and a summary per checkpoint,
-            stores each outcome in quality.checkpoint_runs and writes Data Docs to
-            expectations/gx/uncommitted/data_docs/local_site/index.html.
-            raw_layer checks the batches committed since its last passed run (the
-            ledger says which; the first run, or --full, checks every batch):
-            a failed run is checked again from the same batch on.
-            Suites are defined in expectations/suites.py. The GX context in
-            expectations/gx is written from the code by 'sync', never by hand;
-            'run' refuses a context that differs from the code.
+EPILOG = """\
+examples:
+  {prog} run --all
+  {prog} run raw_layer
+  {prog} sync --check
 
-            exit status: 0 every expectation passed, 1 some failed,
-                         2 usage or setup error (unknown checkpoint, database
-                         unreachable, wrong password, table missing, context
-                         out of date)
-            Settings: PGHOST, PGPORT, PGDATABASE and ECOM_AUDITOR_PASSWORD, from the
-            environment, then .env (see .env.example)."""
-        ).replace("PROG", prog),
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
-    run = sub.add_parser(
-        "run",
-        help="run checkpoints (names, or --all)",
-        description="Run checkpoints; exit 0 only when every expectation passed.",
-    )
-    run.add_argument("names", nargs="*", metavar="CHECKPOINT", help=", ".join(checkpoints.NAMES))
-    run.add_argument("--all", action="store_true", help="run every checkpoint, in layer order")
-    run.add_argument(
-        "--full",
-        action="store_true",
-        help="raw_layer: check every batch in raw, not only those committed since its last "
-        "passed run",
-    )
-    run.add_argument(
-        "--no-record",
-        action="store_true",
-        help="do not store the outcome in quality.checkpoint_runs (so raw_layer's next run "
-        "checks the same batches)",
-    )
-    sub.add_parser("list", help="list the checkpoints and the tables they validate")
-    sync = sub.add_parser(
-        "sync",
-        help="write suites, validation definitions and checkpoints from the code into expectations/gx",
-        description="Make the committed GX context equal to expectations/suites.py and checkpoints.py.",
-    )
-    sync.add_argument(
-        "--check",
-        action="store_true",
-        help="only compare: exit 1 and list the differences if the context is out of date",
-    )
-    return parser
+Prints one line per failed expectation and a summary per checkpoint,
+stores each outcome in quality.checkpoint_runs and writes Data Docs to
+expectations/gx/uncommitted/data_docs/local_site/index.html.
+raw_layer checks the batches committed since its last passed run (the
+ledger says which; the first run, or --full, checks every batch):
+a failed run is checked again from the same batch on.
+Suites are defined in expectations/suites.py. The GX context in
+expectations/gx is written from the code by 'sync', never by hand;
+'run' refuses a context that differs from the code.
+
+exit status: 0 every expectation passed, 1 some failed,
+             2 usage or setup error (unknown checkpoint, database
+             unreachable, wrong password, table missing, context
+             out of date)
+Settings: PGHOST, PGPORT, PGDATABASE and ECOM_AUDITOR_PASSWORD, from the
+environment, then .env (see .env.example)."""
+
+
+def _logging(verbose: bool) -> None:
+    cli.configure_logging(verbose)
+    # GX logs every config substitution and default lookup at INFO.
+    logging.getLogger("great_expectations").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+@click.group(
+    cls=cli.Group,
+    help=cli.verbatim(DESCRIPTION + _checkpoint_list()),
+    epilog=cli.verbatim(EPILOG),
+)
+@cli.verbose_option()
+def main(verbose: bool) -> None:
+    _logging(verbose)
+
+
+@main.command("run", help="Run checkpoints; exit 0 only when every expectation passed.")
+@click.argument("names", nargs=-1, metavar="[CHECKPOINT]...")
+@click.option("--all", "run_all", is_flag=True, help="run every checkpoint, in layer order")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="raw_layer: check every batch in raw, not only those committed since its last passed run",
+)
+@click.option(
+    "--no-record",
+    is_flag=True,
+    help="do not store the outcome in quality.checkpoint_runs (so raw_layer's next run "
+    "checks the same batches)",
+)
+def run_command(names: tuple[str, ...], run_all: bool, full: bool, no_record: bool) -> int:
+    return _run(list(names), run_all, record=not no_record, full=full)
+
+
+@main.command("list", help="List the checkpoints and the tables they validate.")
+def list_command() -> int:
+    print(_checkpoint_list())
+    return 0
+
+
+@main.command(
+    "sync",
+    help="Write suites, validation definitions and checkpoints from the code into "
+    "expectations/gx: make the committed GX context equal to expectations/suites.py and "
+    "checkpoints.py.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="only compare: exit 1 and list the differences if the context is out of date",
+)
+def sync_command(check: bool) -> int:
+    return _sync(check)
 
 
 def _run(names: list[str], run_all: bool, record: bool, full: bool) -> int:
@@ -130,21 +142,6 @@ def _sync(check: bool) -> int:
     return 1 if check and changes else 0
 
 
-def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    args = _parser(prog).parse_args(argv)
-    cli.configure_logging(args.verbose)
-    # GX logs every config substitution and default lookup at INFO.
-    logging.getLogger("great_expectations").setLevel(
-        logging.DEBUG if args.verbose else logging.WARNING
-    )
-    if args.command == "list":
-        print(_checkpoint_list())
-        return 0
-    if args.command == "sync":
-        return _sync(args.check)
-    return _run(args.names, args.all, record=not args.no_record, full=args.full)
-
-
 GX_DESCRIPTION = """\
 The project's 'great_expectations' command. Great Expectations 1.x ships no
 command line of its own (the 0.x CLI is gone); this one runs the project's
@@ -160,24 +157,18 @@ usage:
 exit status: 0 every expectation passed, 1 some failed, 2 usage or setup error"""
 
 
-def gx_main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        print(GX_DESCRIPTION)
-        return 0 if argv else 2
-    if argv[0] != "checkpoint":
-        raise UserError(
-            f"unknown command {argv[0]!r}: this project's great_expectations has only "
-            "'checkpoint run' and 'checkpoint list' (see --help)"
-        )
-    return main(argv[1:], prog="great_expectations checkpoint")
+@click.group(cls=cli.Group, help=cli.verbatim(GX_DESCRIPTION))
+def gx_main() -> None:
+    pass
+
+
+gx_main.add_command(main, "checkpoint")
 
 
 def gx_command() -> None:
     """The ``great_expectations`` console script."""
-    cli.run_main(gx_main, "great_expectations")
+    cli.run(gx_main, "great_expectations")
 
 
 if __name__ == "__main__":
-    cli.run_main(main, PROG)
-    sys.exit(0)
+    cli.run(main, PROG)

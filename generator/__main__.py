@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import random
 import signal
-import sys
-from pathlib import Path
+from types import SimpleNamespace
+
+import click
 
 from generator import run
 from pipeline import cli, settings
@@ -24,18 +24,18 @@ modes:
   batch                     --events N, or --files N --rows-per-file M; then exit
 """
 
-EPILOG = f"""\
+EPILOG = """\
 examples:
   # feed the stream: 1000 events/s, a file a second, until Ctrl-C
-  {PROG}
+  {prog}
   # faster, and more often
-  {PROG} --rate 5000 --interval 0.5
+  {prog} --rate 5000 --interval 0.5
   # the same million events, byte for byte, every time
-  {PROG} --events 1000000 --seed 7
+  {prog} --events 1000000 --seed 7
   # 1% malformed rows and 0.5% repeated rows, for the quarantine and dedupe paths
-  {PROG} --files 20 --rows-per-file 500 --bad-rate 0.01 --duplicate-rate 0.005
+  {prog} --files 20 --rows-per-file 500 --bad-rate 0.01 --duplicate-rate 0.005
   # 100 s of traffic from a given time, quietly
-  {PROG} --events 100000 --start-time 2026-11-25T09:00:00Z --quiet
+  {prog} --events 100000 --start-time 2026-11-25T09:00:00Z --quiet
 
 Files are written as .<name>.csv.tmp in the output folder and renamed to
 <name>.csv when complete, so a reader never sees half a file. Each file then
@@ -46,105 +46,114 @@ ECOM_INPUT_DIR and ECOM_MANIFEST (environment, then .env), else
 """
 
 
-def parser(prog: str = PROG) -> argparse.ArgumentParser:
-    p = cli.OneLineParser(
-        prog=prog,
-        description=DESCRIPTION,
-        epilog=EPILOG.replace(PROG, prog),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    mode = p.add_argument_group("what to write")
-    how_many = mode.add_mutually_exclusive_group()
-    how_many.add_argument(
-        "--events", type=cli.positive_int, metavar="N", help="batch: write N events, then exit"
-    )
-    how_many.add_argument(
-        "--files", type=cli.positive_int, metavar="N", help="batch: write N files, then exit"
-    )
-    mode.add_argument(
-        "--rows-per-file",
-        type=cli.positive_int,
-        default=10_000,
-        metavar="M",
-        help="events per file (continuous mode: at most); duplicates come on top (default: 10000)",
-    )
-    mode.add_argument(
-        "--rate",
-        type=cli.positive_float,
-        default=1000.0,
-        metavar="R",
-        help="events per second of event time (default: 1000)",
-    )
-    mode.add_argument(
-        "--interval",
-        type=cli.positive_float,
-        default=1.0,
-        metavar="S",
-        help="continuous: seconds between files (default: 1.0)",
-    )
-    mode.add_argument(
-        "--seed",
-        type=cli.integer,
-        help="random seed; the same seed gives the same events (default: random, logged)",
-    )
-    mode.add_argument(
-        "--start-time",
-        type=cli.utc_time,
-        metavar="ISO",
-        help="where the event clock starts, e.g. 2026-11-25T00:00:00Z; late events are up to an "
-        "hour earlier (default: now in continuous mode; in batch mode 2026-11-01T00:00:00Z "
-        "with --seed, else so that the events end now)",
-    )
-    mode.add_argument(
-        "--sessions",
-        type=cli.positive_int,
-        metavar="N",
-        help="browsing sessions open at a time (default: rate x 10 s, at most 20000); fewer "
-        "sessions complete their funnel sooner in small batches",
-    )
-    faults = p.add_argument_group("fault injection (off by default)")
-    faults.add_argument(
-        "--bad-rate",
-        type=cli.fraction,
-        default=0.0,
-        metavar="F",
-        help="share of events replaced by malformed rows the ingestion must quarantine",
-    )
-    faults.add_argument(
-        "--duplicate-rate",
-        type=cli.fraction,
-        default=0.0,
-        metavar="F",
-        help="share of events after which an earlier row is sent again, verbatim (same "
-        "event_id), on top of the events, as at-least-once delivery would",
-    )
-    where = p.add_argument_group("where")
-    cli.setting_option(
-        where,
-        "--output-dir",
-        setting="input_dir",
-        default=settings.input_dir(),
-        type=Path,
-        metavar="DIR",
-        help="the folder the stream watches",
-    )
-    cli.setting_option(
-        where,
-        "--manifest",
-        setting="manifest",
-        default=settings.manifest_path(),
-        type=Path,
-        metavar="FILE",
-        help="manifest to append to, outside DIR",
-    )
-    output = p.add_argument_group("output")
-    output.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
-    output.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    return p
+def traffic_options(rate: float, bad_rate: float, duplicate_rate: float):
+    """--rate, --interval, --bad-rate and --duplicate-rate, with these defaults: the
+    generator's own, and live mode's (which starts the generator with them)."""
+    options = [
+        click.option(
+            "--rate",
+            type=cli.positive_float,
+            default=rate,
+            metavar="R",
+            help="events per second of event time",
+        ),
+        click.option(
+            "--interval",
+            type=cli.positive_float,
+            default=1.0,
+            metavar="S",
+            help="continuous: seconds between files",
+        ),
+        click.option(
+            "--bad-rate",
+            type=cli.fraction,
+            default=bad_rate,
+            help="share of events replaced by malformed rows the ingestion must quarantine",
+        ),
+        click.option(
+            "--duplicate-rate",
+            type=cli.fraction,
+            default=duplicate_rate,
+            help="share of events after which an earlier row is sent again, verbatim (same "
+            "event_id), on top of the events, as at-least-once delivery would",
+        ),
+    ]
+
+    def apply(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return apply
 
 
-def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    args = parser(prog).parse_args(argv)
+def _one_of(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """--events and --files exclude each other."""
+    other = "files" if param.name == "events" else "events"
+    if value is not None and ctx.params.get(other) is not None:
+        raise click.UsageError(f"argument --{param.name}: not allowed with argument --{other}")
+    return value
+
+
+@click.command(cls=cli.Command, help=cli.verbatim(DESCRIPTION), epilog=cli.verbatim(EPILOG))
+@click.option(
+    "--events",
+    type=cli.positive_int,
+    callback=_one_of,
+    help="batch: write N events, then exit",
+)
+@click.option(
+    "--files", type=cli.positive_int, callback=_one_of, help="batch: write N files, then exit"
+)
+@click.option(
+    "--rows-per-file",
+    type=cli.positive_int,
+    default=10_000,
+    metavar="M",
+    help="events per file (continuous mode: at most); duplicates come on top",
+)
+@traffic_options(rate=1000.0, bad_rate=0.0, duplicate_rate=0.0)
+@click.option(
+    "--seed",
+    type=cli.integer,
+    help="random seed; the same seed gives the same events (default: random, logged)",
+)
+@click.option(
+    "--start-time",
+    type=cli.utc_time,
+    help="where the event clock starts, e.g. 2026-11-25T00:00:00Z; late events are up to an "
+    "hour earlier (default: now in continuous mode; in batch mode 2026-11-01T00:00:00Z "
+    "with --seed, else so that the events end now)",
+)
+@click.option(
+    "--sessions",
+    type=cli.positive_int,
+    help="browsing sessions open at a time (default: rate x 10 s, at most 20000); fewer "
+    "sessions complete their funnel sooner in small batches",
+)
+@cli.setting_option(
+    "--output-dir",
+    setting="input_dir",
+    default=settings.input_dir,
+    type=cli.path,
+    metavar="DIR",
+    help="the folder the stream watches",
+)
+@cli.setting_option(
+    "--manifest",
+    setting="manifest",
+    default=settings.manifest_path,
+    type=cli.path,
+    metavar="FILE",
+    help="manifest to append to, outside DIR",
+)
+@click.option("-q", "--quiet", is_flag=True, help="warnings and errors only")
+@cli.verbose_option()
+def main(**options) -> int:
+    return generate(SimpleNamespace(**options))
+
+
+def generate(args: SimpleNamespace) -> int:
     cli.configure_logging(args.verbose)
     if args.quiet:
         logging.getLogger("generator").setLevel(logging.WARNING)
@@ -193,4 +202,4 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
 
 
 if __name__ == "__main__":
-    cli.run_main(lambda: main(sys.argv[1:]), PROG)
+    cli.run(main, PROG)

@@ -28,7 +28,7 @@ class SettingsError(UserError):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
 
-# Parsers shared with the command line (pipeline.cli wraps them as argparse types): a bad
+# Parsers shared with the command line (pipeline.cli wraps them as click types): a bad
 # value is one line naming what was expected and what was given.
 
 

@@ -46,11 +46,9 @@ class Partition:
     bytes: int
 
 
-def add_retention_argument(parser, flag: str, help: str) -> None:
+def retention_option(flag: str, help: str):
     """The retention option of ``ecom maintain`` and live mode: days, 0 drops nothing."""
-    cli.setting_option(
-        parser, flag, setting="raw_retention_days", type=cli.days, metavar="DAYS", help=help
-    )
+    return cli.setting_option(flag, setting="raw_retention_days", type=cli.days, help=help)
 
 
 def available(conn) -> bool:

@@ -108,7 +108,7 @@ def test_every_command_has_help(installed):
     for name in COMMANDS:
         result = installed("ecom", name, "--help", timeout=120)
         assert result.returncode == 0, (name, result.stderr)
-        assert "usage:" in result.stdout and f"ecom {name}" in result.stdout, name
+        assert "Usage:" in result.stdout and f"ecom {name}" in result.stdout, name
     gx = installed("great_expectations", "--help", timeout=60)
     assert gx.returncode == 0 and "no" in gx.stdout and "checkpoint run" in gx.stdout
 

@@ -6,16 +6,16 @@ no warehouse started, no Spark session, no file written.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import click
 import pytest
 
-from pipeline import cli
+from pipeline import cli, config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,10 +70,60 @@ def test_a_bad_value_is_one_line_and_exit_2_before_anything_starts(tmp_path, arg
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_a_number_that_is_not_finite_is_refused(value):
-    with pytest.raises(argparse.ArgumentTypeError, match="expected seconds"):
+    with pytest.raises(click.BadParameter, match="expected seconds"):
         cli.seconds(value)
 
 
 def test_a_time_without_an_offset_is_utc():
     assert cli.utc_time("2026-11-01T10:00:00") == datetime(2026, 11, 1, 10, tzinfo=UTC)
     assert cli.utc_time("2026-11-01T12:00:00+02:00") == datetime(2026, 11, 1, 10, tzinfo=UTC)
+
+
+def _tree(command: click.Command, path: str):
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _tree(sub, f"{path} {name}")
+
+
+def test_every_command_is_one_click_tree_and_shows_its_variables():
+    from ecom.cli import main
+
+    commands = dict(_tree(main, "ecom"))
+    assert {"ecom stream", "ecom checkpoint run", "ecom generate", "ecom psql"} <= set(commands)
+    bound = 0
+    for path, command in commands.items():
+        assert isinstance(command, cli.Command | cli.Group), path
+        ctx = click.Context(command, info_name=path)
+        for param in command.params:
+            if isinstance(param, cli.SettingOption):
+                bound += 1
+                help_text = param.get_help_record(ctx)[1]
+                assert f"env var: {config.env_name(param.setting)};" in help_text, (path, param)
+                assert "default: " in help_text, (path, param)
+    assert bound >= 20  # stream, ingest and status share the ingestion options
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "expected"),
+    [
+        # no command: the stream's options (python -m ingestion is python -m ingestion run)
+        ("ingestion", ["--trigger", "-1"], "python -m ingestion: error: argument --trigger: "),
+        ("ingestion", ["status", "--once"], "python -m ingestion status: error: No such option"),
+        ("generator", ["--events", "3", "--files", "2"], "python -m generator: error: argument "),
+        ("expectations", ["run", "--bogus"], "python -m expectations run: error: No such option"),
+        ("ecom", ["nonsense"], "ecom: error: No such command 'nonsense'"),
+    ],
+)
+def test_the_module_commands_fail_the_same_way(tmp_path, module, argv, expected):
+    env = dict(os.environ, ECOM_ENV_FILE=str(tmp_path / ".env"))
+    result = subprocess.run(
+        [sys.executable, "-m", module, *argv],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(expected) and line.endswith("(see --help)"), line

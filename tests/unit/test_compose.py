@@ -203,27 +203,33 @@ def _option(command: list[str], flag: str) -> str:
     return command[command.index(flag) + 1]
 
 
+def _parse(command, args: list[str]) -> dict:
+    """The options a click command takes from ``args``, as it would run them."""
+    return command.make_context(command.name, list(args)).params
+
+
 def test_the_commands_parse_with_the_real_command_lines():
     from dbt.cli.main import cli as dbt_cli
 
-    from dashboard.__main__ import _parser as dashboard_parser
-    from ecom.cli import COMMANDS
-    from expectations.__main__ import _parser as expectations_parser
-    from generator.__main__ import parser as generator_parser
-    from ingestion.__main__ import _parser as ingestion_parser
+    from ecom.cli import COMMANDS, main
+    from ingestion.__main__ import main as ingestion
 
     stream = SERVICES["stream"]["command"]
     assert stream[:2] == ["ecom", "stream"]
-    args = ingestion_parser().parse_args(stream[2:])
-    assert args.master == "spark://spark-master:7077"
-    assert "spark.driver.host=stream" in args.conf
+    options = _parse(main.commands["stream"], stream[2:])
+    assert options["master"] == "spark://spark-master:7077"
+    assert "spark.driver.host=stream" in options["conf"]
     generator = SERVICES["generator"]["command"]
     assert generator[:2] == ["ecom", "generate"]
-    assert generator_parser().parse_args(generator[2:]).rate == 1000
+    assert _parse(main.commands["generate"], generator[2:])["rate"] == 1000
     healthcheck = SERVICES["stream"]["healthcheck"]["test"]
-    assert ingestion_parser().parse_args(healthcheck[4:]).require_batch
-    assert dashboard_parser().parse_args(SERVICES["dashboard"]["command"][2:]).host == "0.0.0.0"
-    expectations_parser().parse_args(SERVICES["checkpoints"]["command"][2:])
+    assert healthcheck[1:5] == ["python", "-m", "ingestion", "status"]
+    assert _parse(ingestion.commands["status"], healthcheck[5:])["require_batch"]
+    dashboard = SERVICES["dashboard"]["command"]
+    assert _parse(main.commands["dashboard"], dashboard[2:])["host"] == "0.0.0.0"
+    checkpoints = SERVICES["checkpoints"]["command"]
+    assert checkpoints[2] == "run"
+    assert _parse(main.commands["checkpoint"].commands["run"], checkpoints[3:])["run_all"]
     for name in PIPELINE_SERVICES:
         command = SERVICES[name]["command"]
         words = " ".join(command).replace("&&", " ").split()

@@ -47,4 +47,4 @@ def test_a_bad_number_in_the_environment_is_one_line(variable, option):
         check=True,
     ).stdout
     entry = help_text.split(f"  {option} ", 1)[1].split("\n  -", 1)[0]
-    assert f"; {variable})" in " ".join(entry.split()), entry
+    assert f"[env var: {variable};" in " ".join(entry.split()), entry
