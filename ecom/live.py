@@ -27,25 +27,18 @@ last cycle is reported on its own line). A second Ctrl-C skips the last cycle.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import shutil
 import signal
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from types import SimpleNamespace
 
 import click
 import psycopg2
 
-from ecom import dbt_runner
-from expectations import checkpoints
+from ecom import children, dbt_runner, live_gx
+from ecom import live_measures as measures
 from generator import manifest
 from generator.__main__ import traffic_options
 from pipeline import cli, db, partitions, settings
@@ -54,8 +47,6 @@ from pipeline.errors import UserError
 log = logging.getLogger("live")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-# The checkpoints, in layer order.
-CHECKPOINTS = checkpoints.NAMES
 # How often raw's partitions are maintained (ahead, and retention), after a dbt run.
 MAINTAIN_SECONDS = 60.0
 # What a regular cycle rebuilds: the incremental models, whose cost follows the new
@@ -64,7 +55,6 @@ INCREMENTAL = ["--select", "config.materialized:incremental"]
 # A cycle is due --every s after the previous one started; it starts on the
 # first stream commit within this window around that time (or at its end).
 COMMIT_WINDOW = 1.0
-COMMIT_POLL_SECONDS = 0.05
 
 
 class LiveError(UserError):
@@ -128,74 +118,7 @@ def _options(function):
     return function
 
 
-# --------------------------------------------------------------------------- children
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def tail(self, lines: int = 12) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return "\n".join(text[-lines:])
-
-    def stop(self, timeout: float) -> int | None:
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("%s did not stop within %.0fs: killing it", self.name, timeout)
-            self.process.kill()
-            return self.process.wait()
-
-
-def _child_command(args: list[str], niceness: int = 0) -> list[str]:
-    """The child's command line. setpriv (util-linux) gives it a parent-death signal,
-    so a child does not outlive live mode killed with -9; no preexec_fn, which is not
-    safe in a process with threads (dbt's). Without setpriv, best effort: none.
-    ``niceness``: run it under nice(1), behind the dbt cycles for the CPU."""
-    command = [sys.executable, *args]
-    nice = shutil.which("nice")
-    if niceness and nice:
-        command = [nice, "-n", str(niceness), *command]
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
-
-
-def _spawn(
-    args: list[str], log_path: Path, mode: str = "ab", niceness: int = 0
-) -> subprocess.Popen:
-    """A child of live mode: output to ``log_path``, its own process group (Ctrl-C
-    reaches live mode only; it stops the children in order), the death signal."""
-    with log_path.open(mode) as out:
-        return subprocess.Popen(
-            _child_command(args, niceness),
-            cwd=settings.home_dir(),
-            env=settings.environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            process_group=0,
-        )
-
-
-def _start(name: str, args: list[str], log_dir: Path) -> Child:
-    log_path = log_dir / f"{name}.log"
-    process = _spawn(args, log_path)
-    log.info("started the %s (pid %d), log: %s", name, process.pid, log_path)
-    return Child(name, process, log_path)
-
-
-# --------------------------------------------------------------------------- dbt and GX
+# --------------------------------------------------------------------------- dbt
 
 
 class Dbt:
@@ -226,232 +149,6 @@ class Dbt:
         return elapsed
 
 
-@dataclass
-class GxStatus:
-    """The latest result of each checkpoint, and how many runs failed."""
-
-    latest: dict[str, tuple[int, int, bool, float]] = field(default_factory=dict)
-    runs: int = 0
-    failures: int = 0
-
-    def record(self, name: str, passed: int, total: int, success: bool) -> None:
-        self.latest[name] = (passed, total, success, time.monotonic())
-        self.runs += 1
-        self.failures += not success
-
-    @property
-    def failed_checkpoints(self) -> list[str]:
-        return [name for name, (_, _, success, _) in self.latest.items() if not success]
-
-    def text(self, now: float) -> str:
-        if not self.latest:
-            return "GX not run yet"
-        passed = sum(value[0] for value in self.latest.values())
-        total = sum(value[1] for value in self.latest.values())
-        newest = max(value[3] for value in self.latest.values())
-        failed = self.failed_checkpoints
-        verdict = "ok" if not failed else "FAILED " + ",".join(failed)
-        return f"GX {verdict} {passed}/{total} ({now - newest:.0f}s ago)"
-
-
-def run_checkpoints(status: GxStatus, names: list[str]) -> None:
-    """Run checkpoints in this process (GX is imported once), recording each outcome."""
-    from expectations import runner
-
-    for outcome in runner.run(names):
-        _record(status, outcome)
-
-
-def _record(status: GxStatus, outcome) -> None:
-    """One checkpoint's outcome (expectations.runner.Outcome) into ``status``."""
-    status.record(outcome.checkpoint, outcome.successful, outcome.evaluated, outcome.success)
-    for failure in outcome.failures[:3]:
-        log.warning("%s: %s", outcome.checkpoint, failure.line())
-
-
-class LiveMetrics:
-    """Live mode's Prometheus metrics (the stream serves its own, ingestion.metrics)."""
-
-    def __init__(self, live: Live) -> None:
-        from prometheus_client import CollectorRegistry, Histogram
-
-        self._live = live
-        self.registry = CollectorRegistry()
-        self.dbt_seconds = Histogram(
-            "ecom_live_dbt_cycle_seconds",
-            "Seconds of each dbt cycle.",
-            buckets=(0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60, 120),
-            registry=self.registry,
-        )
-        self.freshness: float | None = None
-        self.registry.register(self)
-
-    def serve(self, port: int) -> None:
-        from ingestion import metrics
-
-        metrics.serve(port, self.registry)
-
-    def cycle(self, dbt_seconds: float, freshness: float | None) -> None:
-        self.dbt_seconds.observe(dbt_seconds)
-        if freshness is not None:
-            self.freshness = freshness
-
-    def collect(self):
-        from prometheus_client.core import GaugeMetricFamily
-
-        if self.freshness is not None:
-            yield GaugeMetricFamily(
-                "ecom_live_mart_freshness_seconds",
-                "After the last dbt cycle: now minus the newest event in the marts.",
-                value=self.freshness,
-            )
-        latest = dict(self._live.gx.latest)
-        success = GaugeMetricFamily(
-            "ecom_live_checkpoint_success",
-            "The last run of each Great Expectations checkpoint: 1 passed, 0 failed.",
-            labels=["checkpoint"],
-        )
-        failed = GaugeMetricFamily(
-            "ecom_live_checkpoint_failed_expectations",
-            "Failed expectations in the last run of each checkpoint.",
-            labels=["checkpoint"],
-        )
-        for name, (passed, total, ok, _) in sorted(latest.items()):
-            success.add_metric([name], 1.0 if ok else 0.0)
-            failed.add_metric([name], total - passed)
-        yield success
-        yield failed
-
-
-class BackgroundCheckpoints:
-    """The checkpoints in a child process (niced), while the dbt cycles go on.
-
-    Every expectation is one SQL statement on one table, and every table is
-    written in whole transactions (the stream's rows with their ledger row, a
-    dbt model at a time), so a check sees a consistent state at any moment:
-    rules that span models (keys, marts against staging) are dbt's tests, run
-    where the models are built. One GX run at a time: they share the GX
-    context's files. The outcomes are read from quality.checkpoint_runs, where
-    the runner records each one, not from the child's output.
-    """
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_path = log_dir / "checkpoints.log"
-        self.process: subprocess.Popen | None = None
-        self.started_at = datetime.now(UTC)
-
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def start(self) -> None:
-        self.started_at = datetime.now(UTC)
-        # niced: a check in the background must not slow the marts' freshness
-        self.process = _spawn(
-            ["-m", "expectations", "run", *CHECKPOINTS], self.log_path, "wb", niceness=10
-        )
-
-    def collect(self, status: GxStatus, wait: float = 0) -> None:
-        """Record the finished run's outcomes (waiting up to ``wait`` seconds for it)."""
-        if self.process is None:
-            return
-        try:
-            code = self.process.wait(wait) if wait else self.process.poll()
-        except subprocess.TimeoutExpired:
-            code = None
-        if code is None:
-            return
-        self.process = None
-        from expectations import runner
-
-        recorded = runner.recorded_outcomes(self.started_at)
-        for name in CHECKPOINTS:
-            if name in recorded:
-                _record(status, recorded[name])
-            else:
-                log.warning("%s did not run (exit %s): see %s", name, code, self.log_path)
-                status.record(name, 0, 0, False)
-
-    def stop(self) -> None:
-        if self.running():
-            self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(30)
-
-
-# --------------------------------------------------------------------------- status
-
-
-@dataclass
-class Totals:
-    loaded: int = 0
-    rejected: int = 0
-    generated: int = 0
-    freshness: list[float] = field(default_factory=list)  # the cycles before the stop
-    final_freshness: float | None = None  # the last cycle, after the stop
-    cycle_seconds: list[float] = field(default_factory=list)
-    dbt_seconds: list[float] = field(default_factory=list)
-    partitions_dropped: int = 0  # raw's, by --raw-retention-days
-
-
-def wait_for_commit(until: float, stop: Callable[[], bool] = lambda: False) -> bool:
-    """Whether a loader transaction commits a batch before ``until`` (a
-    monotonic time); polls the ledger's newest transaction id (an index read)."""
-    with db.connection("auditor") as conn, conn.cursor() as cur:
-        conn.autocommit = True
-
-        def newest() -> int | None:
-            cur.execute("select max(xact_id) from raw.ingestion_batches")
-            return cur.fetchone()[0]
-
-        before = newest()
-        while not stop() and time.monotonic() < until:
-            time.sleep(max(0.0, min(COMMIT_POLL_SECONDS, until - time.monotonic())))
-            if newest() != before:
-                return True
-    return False
-
-
-def _ledger_since(started_at: datetime) -> tuple[int, int]:
-    """Rows loaded and quarantined since ``started_at``."""
-    with db.connection("auditor") as conn, conn.cursor() as cur:
-        cur.execute(
-            "select coalesce(sum(rows_loaded), 0), coalesce(sum(rows_rejected), 0) "
-            "from raw.ingestion_batches where committed_at >= %s",
-            (started_at,),
-        )
-        loaded, rejected = cur.fetchone()
-    return int(loaded), int(rejected)
-
-
-def _freshness(started_at: datetime) -> float | None:
-    """Now minus the newest event in the marts; None until the marts hold one of this run's."""
-    with db.connection("analyst") as conn, conn.cursor() as cur:
-        cur.execute(
-            "select extract(epoch from clock_timestamp() - max(last_event_at))::float8 "
-            "from marts.fct_revenue_hourly having max(last_event_at) >= %s",
-            (started_at,),
-        )
-        row = cur.fetchone()
-        return row[0] if row else None
-
-
-def _waiting_files(input_dir: Path) -> int:
-    """Files not loaded yet: in the inputs folder, or claimed by the stream and in flight."""
-    from ingestion.intake import in_flight
-    from ingestion.watcher import waiting_files
-
-    return len(waiting_files(input_dir)) + len(in_flight(settings.checkpoint_dir()))
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 # --------------------------------------------------------------------------- the loop
 
 
@@ -459,15 +156,15 @@ class Live:
     def __init__(self, args: SimpleNamespace) -> None:
         self.args = args
         self.stop_requested = 0
-        self.children: list[Child] = []
-        self.totals = Totals()
-        self.gx = GxStatus()
+        self.children: list[children.Child] = []
+        self.totals = measures.Totals()
+        self.gx = live_gx.GxStatus()
         self.last_full: float | None = None
         self.last_maintained = float("-inf")  # monotonic time of raw's last maintenance
         self.log_dir = settings.state_dir() / "live"
-        self.checks = BackgroundCheckpoints(self.log_dir)
+        self.checks = live_gx.BackgroundCheckpoints(self.log_dir)
         self.input_dir = settings.input_dir()
-        self.metrics = LiveMetrics(self) if args.metrics_port else None
+        self.metrics = measures.LiveMetrics(self.gx) if args.metrics_port else None
 
     def request_stop(self, signum: int, _frame: object) -> None:
         self.stop_requested += 1
@@ -487,7 +184,7 @@ class Live:
         ]
         if self.args.metrics_port:
             stream_args += ["--metrics-port", str(self.args.metrics_port + 1)]
-        self.children.append(_start("stream", stream_args, self.log_dir))
+        self.children.append(children.start("stream", stream_args, self.log_dir))
         if not self.args.no_generator:
             generator_args = [
                 "-m",
@@ -501,7 +198,7 @@ class Live:
                 "--duplicate-rate",
                 str(self.args.duplicate_rate),
             ]
-            self.children.append(_start("generator", generator_args, self.log_dir))
+            self.children.append(children.start("generator", generator_args, self.log_dir))
 
     def check_children(self) -> None:
         for child in self.children:
@@ -537,7 +234,9 @@ class Live:
         last: bool = False,
     ) -> None:
         began = time.monotonic()
-        loaded, rejected = _ledger_since(started_at)  # what this dbt run will find, at least
+        loaded, rejected = measures.ledger_since(
+            started_at
+        )  # what this dbt run will find, at least
         # Most cycles run the incremental models only (the marts of events);
         # now and then, and last, the whole project, then the checkpoints:
         # they compare marts with staging, so they need every table rebuilt.
@@ -549,7 +248,7 @@ class Live:
         )
         dbt_seconds = dbt.run(None if full else INCREMENTAL)
         self.totals.dbt_seconds.append(dbt_seconds)
-        freshness = _freshness(started_at)
+        freshness = measures.freshness(started_at)
         if self.metrics is not None:
             self.metrics.cycle(dbt_seconds, freshness)
         self.checks.collect(self.gx)  # the background run, if it has finished
@@ -558,7 +257,7 @@ class Live:
                 # nothing else runs any more: wait for the background run, then
                 # check the final state here
                 self.checks.collect(self.gx, wait=300)
-                run_checkpoints(self.gx, list(CHECKPOINTS))
+                live_gx.run_checkpoints(self.gx, list(live_gx.CHECKPOINTS))
             elif not self.checks.running():
                 self.checks.start()
             else:
@@ -567,7 +266,7 @@ class Live:
             self.last_full = time.monotonic()  # the period counts from the end of the checkpoints
         if time.monotonic() - self.last_maintained >= MAINTAIN_SECONDS:
             self.maintain()
-        loaded, rejected = _ledger_since(started_at)
+        loaded, rejected = measures.ledger_since(started_at)
         new_loaded = loaded - self.totals.loaded
         self.totals.loaded, self.totals.rejected = loaded, rejected
         generated_rows = sum(entry["rows"] for entry in generated.new_entries())
@@ -587,7 +286,7 @@ class Live:
             f"in {generated_rows / seconds:,.0f} ev/s | "
             f"loaded {loaded:,} +{new_loaded:,} ({new_loaded / seconds:,.0f}/s) "
             f"quarantined {rejected:,} | "
-            f"waiting {_plural(_waiting_files(self.input_dir), 'file')} | "
+            f"waiting {measures.plural(measures.waiting_files(self.input_dir), 'file')} | "
             f"dbt {'all' if full else 'incr'} {dbt_seconds:.1f}s ({dbt.slowest}) | "
             f"freshness {'-' if freshness is None else f'{freshness:.1f}s'} | "
             f"{self.gx.text(now)}",
@@ -602,7 +301,7 @@ class Live:
         while not self.stop_requested and time.monotonic() < opens:
             time.sleep(min(opens - time.monotonic(), 0.2))
         if not self.stop_requested and time.monotonic() < closes:
-            wait_for_commit(closes, lambda: bool(self.stop_requested))
+            measures.wait_for_commit(closes, lambda: bool(self.stop_requested))
 
     def summary(self, seconds: float) -> str:
         t = self.totals
@@ -610,13 +309,13 @@ class Live:
             "",
             f"live: {seconds:.0f}s, {len(t.dbt_seconds)} dbt cycles; generated {t.generated:,} events, "
             f"loaded {t.loaded:,} rows, quarantined {t.rejected:,}; "
-            f"{_plural(_waiting_files(self.input_dir), 'file')} left for the next run (in {self.input_dir} or in flight)",
+            f"{measures.plural(measures.waiting_files(self.input_dir), 'file')} left for the next run (in {self.input_dir} or in flight)",
         ]
         if t.freshness:
             lines.append(
                 f"mart freshness after each cycle: p50 {statistics.median(t.freshness):.1f}s, "
-                f"p95 {_percentile(t.freshness, 0.95):.1f}s, max {max(t.freshness):.1f}s "
-                f"over {_plural(len(t.freshness), 'cycle')}; "
+                f"p95 {measures.percentile(t.freshness, 0.95):.1f}s, max {max(t.freshness):.1f}s "
+                f"over {measures.plural(len(t.freshness), 'cycle')}; "
                 f"cycle p50 {statistics.median(t.cycle_seconds):.1f}s, max {max(t.cycle_seconds):.1f}s "
                 f"(an event waits at most about max freshness + one cycle)"
             )
@@ -632,7 +331,7 @@ class Live:
         if self.args.raw_retention_days:
             lines.append(
                 f"raw retention {self.args.raw_retention_days:g} days: "
-                f"{_plural(t.partitions_dropped, 'partition')} dropped (raw.partitions_dropped)"
+                f"{measures.plural(t.partitions_dropped, 'partition')} dropped (raw.partitions_dropped)"
             )
         if self.gx.runs:
             lines.append(
@@ -687,7 +386,7 @@ class Live:
     cls=cli.Command,
     help="Run the pipeline continuously: generator -> streaming job -> dbt every few seconds "
     "-> Great Expectations now and then, with one status line per cycle.",
-    epilog="Uses the same inputs folder, checkpoint and warehouse as 'make stream' (do not run "
+    epilog="Uses the same inputs folder, Spark checkpoint and warehouse as 'make stream' (do not run "
     "both). Processed files are deleted (--keep-files archives them instead). "
     "Child logs: <state dir>/live/*.log.",
 )

@@ -22,17 +22,15 @@ what is on disk and in the ledger.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import shutil
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingestion import ledger
+from ingestion import files, ledger
 from ingestion.inspection import Cutter, Inspection, Unreadable
 from ingestion.ledger import FileLedger, FileStatus, NewDelivery
 from ingestion.parts import (
@@ -55,7 +53,7 @@ def in_flight(checkpoint_dir: Path) -> list[str]:
     loaded yet: they left the inputs folder and wait in the checkpoint's intake/."""
     names = []
     for sidecar in sorted((checkpoint_dir / "intake" / "claimed").glob("*.json")):
-        value = _read_json(sidecar)
+        value = files.read_json(sidecar)
         if value is not None:
             names.append(display_name(value["name"]))
     return names
@@ -209,7 +207,7 @@ class Intake:
             "modified_at": st.st_mtime,
             "claimed_at": time.time(),
         }
-        _write_json(self._sidecar(delivery_id), sidecar)
+        files.write_json(self._sidecar(delivery_id), sidecar)
         try:
             os.rename(source, self._src(delivery_id))
         except FileNotFoundError:
@@ -240,7 +238,7 @@ class Intake:
     def _inspected(self, delivery_id: str, sidecar: dict | None, fresh: bool) -> _Claimed | None:
         """What a claimed delivery holds (its parts in tmp/), or None when there is
         nothing more to do for it (gone, or finished as the ledger says)."""
-        sidecar = sidecar or _read_json(self._sidecar(delivery_id))
+        sidecar = sidecar or files.read_json(self._sidecar(delivery_id))
         src = self._src(delivery_id)
         if sidecar is None or not os.path.lexists(src):
             self._forget(delivery_id)
@@ -320,20 +318,20 @@ class Intake:
         ``leftovers``: look for parts of theirs still in parts/ (a listing each;
         not after a commit, which has just deleted its parts)."""
         for delivery_id in delivery_ids:
-            sidecar = _read_json(self._sidecar(delivery_id))
+            sidecar = files.read_json(self._sidecar(delivery_id))
             src = self._src(delivery_id)
             if os.path.lexists(src):
                 if self.processed == "delete" or sidecar is None:
                     src.unlink()
                 else:
-                    _move(src, self.archive_dir, sidecar["name"])
+                    files.move(src, self.archive_dir, sidecar["name"])
             if leftovers:
                 for part in self.released(delivery_id):
                     part.unlink()
             self._forget(delivery_id)
 
     def _quarantine(self, delivery_id: str, name: str, reason: str, kind: str) -> None:
-        target = _move(self._src(delivery_id), self.quarantine_dir, name)
+        target = files.move(self._src(delivery_id), self.quarantine_dir, name)
         self._forget(delivery_id)
         self.quarantined += 1
         self.quarantined_by[kind] = self.quarantined_by.get(kind, 0) + 1
@@ -345,34 +343,12 @@ class Intake:
         self._unfinished.discard(delivery_id)
 
     def sweep_archive(self, now: float | None = None) -> int:
-        """Delete the archived files older than ``archive_days``, by when they were archived
-        (the inode's change time: a rename sets it, whatever the file's own mtime), and
-        the subfolders that leaves empty. Returns how many files it deleted."""
+        """Delete the archived files older than ``archive_days`` (files.sweep); returns
+        how many it deleted."""
         self._swept = time.monotonic()
         if self.processed != "archive" or self.archive_days <= 0:
             return 0
-        cutoff = (time.time() if now is None else now) - self.archive_days * 86400
-        deleted = 0
-        for root, _dirs, files in os.walk(self.archive_dir, topdown=False):
-            for name in files:
-                path = os.path.join(root, name)
-                try:
-                    if os.lstat(path).st_ctime < cutoff:
-                        os.unlink(path)
-                        deleted += 1
-                except FileNotFoundError:
-                    continue
-            if root != str(self.archive_dir):
-                with contextlib.suppress(OSError):  # not empty: kept
-                    os.rmdir(root)
-        if deleted:
-            log.info(
-                "archive: deleted %d file%s archived more than %g days ago (--archive-days)",
-                deleted,
-                "" if deleted == 1 else "s",
-                self.archive_days,
-            )
-        return deleted
+        return files.sweep(self.archive_dir, self.archive_days, now)
 
     # -- recovery -------------------------------------------------------------------
 
@@ -386,7 +362,7 @@ class Intake:
         for src in self.claimed_dir.glob("*.src"):
             if not self._sidecar(src.stem).exists():
                 log.warning("%s has no sidecar: moved to %s", src, self.quarantine_dir)
-                _move(src, self.quarantine_dir, src.name)
+                files.move(src, self.quarantine_dir, src.name)
         for delivery_id in sorted(self._unfinished):
             self._advance(delivery_id)
         released = [p for p in self.released() if Part.parse(p.name)]
@@ -453,43 +429,3 @@ class _Claimed:
             decompressed_bytes=found.decompressed,
             naive_timezone=self.naive_timezone,
         )
-
-
-def _write_json(path: Path, value: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(value))
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-
-
-def _move(path: Path, folder: Path, name: str) -> Path:
-    """Move ``path`` into ``folder`` as ``name`` (a relative path keeps its subfolders),
-    or ``name.1.csv`` etc. if taken."""
-    target = folder / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    stem, dot, suffix = target.name.rpartition(".")
-    if not dot:
-        stem, suffix = target.name, ""
-    counter = 1
-    while os.path.lexists(target):
-        renamed = f"{stem}.{counter}.{suffix}" if dot else f"{target.name}.{counter}"
-        target = target.with_name(renamed)
-        counter += 1
-    for attempt in range(3):
-        try:
-            os.rename(path, target)
-        except FileNotFoundError:  # its folder was just swept away as empty (sweep_archive)
-            if attempt == 2 or not os.path.lexists(path):
-                raise
-            target.parent.mkdir(parents=True, exist_ok=True)
-            continue
-        except OSError:  # another file system
-            shutil.move(path, target)
-        return target
-    return target

@@ -109,7 +109,7 @@ def test_it_serves_its_metrics_and_the_streams(live):
     metrics = SCRAPED["live"]
     assert metrics[("ecom_live_dbt_cycle_seconds_count", ())] >= 3
     assert 0 < metrics[("ecom_live_mart_freshness_seconds", ())] < 120
-    from ecom.live import CHECKPOINTS
+    from ecom.live_gx import CHECKPOINTS
 
     for name in CHECKPOINTS:
         assert metrics[("ecom_live_checkpoint_success", (("checkpoint", name),))] == 1
@@ -208,7 +208,7 @@ def test_the_last_cycle_is_reported_apart_from_the_running_ones(live):
 
 
 def test_a_cycle_waits_for_the_next_commit_of_the_stream(warehouse):
-    from ecom.live import wait_for_commit
+    from ecom.live_measures import wait_for_commit
 
     assert not wait_for_commit(time.monotonic() + 0.3)  # no stream, no commit
 
@@ -277,7 +277,7 @@ def test_children_do_not_outlive_live_mode_killed_with_9(warehouse, tmp_path):
 def test_background_checkpoints_report_what_the_runner_recorded(live, tmp_path):
     """The checkpoints that run beside the cycles: their outcomes come from
     quality.checkpoint_runs, failures included."""
-    from ecom.live import CHECKPOINTS, BackgroundCheckpoints, GxStatus
+    from ecom.live_gx import CHECKPOINTS, BackgroundCheckpoints, GxStatus
 
     (product, rate) = query(
         "select product_id, view_to_purchase_rate from marts.conversion_rate_by_product "

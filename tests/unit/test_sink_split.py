@@ -1,4 +1,4 @@
-"""ingestion.sink.split_batch: validated records -> COPY input, without Spark or PostgreSQL."""
+"""ingestion.copy_input.split_batch: validated records -> COPY input, without Spark or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from ingestion.sink import split_batch
+from ingestion.copy_input import split_batch
 from ingestion.transform import EVENT_COLUMNS
 from pipeline import contract
 
