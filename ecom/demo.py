@@ -93,6 +93,11 @@ def reset_raw(run: DemoRun, allow_reset: bool = False) -> None:
 
 
 def pipeline(run: DemoRun) -> None:
+    _generate_and_ingest(run)
+    _build_and_check(run)
+
+
+def _generate_and_ingest(run: DemoRun) -> None:
     python = sys.executable
     inputs, manifest = run.folder / "inputs", run.folder / "manifest.jsonl"
     _step(
@@ -139,6 +144,9 @@ def pipeline(run: DemoRun) -> None:
             DEMO_STREAM,
         ],
     )
+
+
+def _build_and_check(run: DemoRun) -> None:
     full_refresh = ["--full-refresh"] if localdb.is_managed() else []
     log.info("dbt build%s", " --full-refresh" if full_refresh else "")
     started = time.monotonic()
@@ -169,6 +177,26 @@ def _share(part: int, whole: int) -> str:
 
 
 def report(run: DemoRun) -> str:
+    lines = [
+        "",
+        "=" * 72,
+        f"Demo: {run.events:,} events (seed {run.seed}) through the whole pipeline",
+        "=" * 72,
+        *_mart_lines(),
+        "",
+        f"dbt build   {run.dbt_summary}",
+        "GX          " + ("\n            ".join(run.gx_summary) or "(no result)"),
+        "",
+        "Steps: " + ", ".join(f"{name} {seconds:.0f}s" for name, seconds in run.timings.items()),
+        "",
+        "Look further:",
+        *_next_steps(),
+    ]
+    return "\n".join(lines)
+
+
+def _mart_lines() -> list[str]:
+    """What the warehouse holds now: ingestion, the funnel, the top products."""
     loaded, rejected = _rows(
         "auditor",
         "select (select count(*) from raw.ecommerce_events), "
@@ -197,10 +225,6 @@ def report(run: DemoRun) -> str:
     )
     views, carts, purchases, revenue = funnel
     lines = [
-        "",
-        "=" * 72,
-        f"Demo: {run.events:,} events (seed {run.seed}) through the whole pipeline",
-        "=" * 72,
         f"Ingestion   {loaded:,} rows loaded, {rejected:,} quarantined; "
         f"{staged:,} distinct events after deduplication",
     ]
@@ -224,17 +248,7 @@ def report(run: DemoRun) -> str:
             f"  {name[:34]:<34} {product_purchases:>4} of {product_views:>5} views  "
             f"{float(product_rate or 0) * 100:5.1f}%"
         )
-    lines += [
-        "",
-        f"dbt build   {run.dbt_summary}",
-        "GX          " + ("\n            ".join(run.gx_summary) or "(no result)"),
-        "",
-        "Steps: " + ", ".join(f"{name} {seconds:.0f}s" for name, seconds in run.timings.items()),
-        "",
-        "Look further:",
-        *_next_steps(),
-    ]
-    return "\n".join(lines)
+    return lines
 
 
 def _next_steps() -> list[str]:

@@ -121,34 +121,6 @@ def _options(function):
 # --------------------------------------------------------------------------- dbt
 
 
-class Dbt:
-    """dbt in this process: parsed once, then `dbt run` per cycle without re-parsing."""
-
-    def __init__(self, verbose: bool = False) -> None:
-        # dbt's file log (dbt_project/logs/dbt.log) at debug level holds every
-        # statement: some 3,000 lines a cycle, a tenth of a cycle's time
-        self._common = ["--quiet", *([] if verbose else ["--log-level-file", "info"])]
-        parsed = dbt_runner.check(dbt_runner.invoke(["parse", *self._common]), "dbt parse")
-        self._dbt_manifest = parsed.result
-        self.slowest = ""
-
-    def run(self, selection: list[str] | None = None) -> float:
-        """`dbt run` of the whole project, or of a ``selection`` (dbt flags); returns seconds."""
-        started = time.monotonic()
-        # --no-write-json: a cycle every few seconds need not rewrite target/*.json
-        result = dbt_runner.invoke(
-            ["run", *self._common, "--no-write-json", *(selection or [])],
-            manifest=self._dbt_manifest,
-        )
-        dbt_runner.check(result, "dbt run")
-        elapsed = time.monotonic() - started
-        timings = sorted(
-            ((r.execution_time or 0.0, r.node.name) for r in result.result or []), reverse=True
-        )
-        self.slowest = ", ".join(f"{name} {seconds:.1f}s" for seconds, name in timings[:2])
-        return elapsed
-
-
 # --------------------------------------------------------------------------- the loop
 
 
@@ -228,15 +200,14 @@ class Live:
     def cycle(
         self,
         number: int,
-        dbt: Dbt,
+        dbt: dbt_runner.Project,
         generated: manifest.Tail,
         started_at: datetime,
         last: bool = False,
     ) -> None:
         began = time.monotonic()
-        loaded, rejected = measures.ledger_since(
-            started_at
-        )  # what this dbt run will find, at least
+        # what this dbt run will find, at least
+        loaded, rejected = measures.ledger_since(started_at)
         # Most cycles run the incremental models only (the marts of events);
         # now and then, and last, the whole project, then the checkpoints:
         # they compare marts with staging, so they need every table rebuilt.
@@ -251,6 +222,14 @@ class Live:
         freshness = measures.freshness(started_at)
         if self.metrics is not None:
             self.metrics.cycle(dbt_seconds, freshness)
+        self.check(full, last)
+        if time.monotonic() - self.last_maintained >= MAINTAIN_SECONDS:
+            self.maintain()
+        line = f"dbt {'all' if full else 'incr'} {dbt_seconds:.1f}s ({dbt.slowest})"
+        self.report(number, began, line, freshness, generated, started_at, last)
+
+    def check(self, full: bool, last: bool) -> None:
+        """After a full cycle, the checkpoints: in the background, or, last, here."""
         self.checks.collect(self.gx)  # the background run, if it has finished
         if full and self.args.checkpoint_every > 0 and self.stop_requested < 2:
             if last:
@@ -264,8 +243,18 @@ class Live:
                 log.info("the checkpoints still run: the next turn starts after them")
         if full:
             self.last_full = time.monotonic()  # the period counts from the end of the checkpoints
-        if time.monotonic() - self.last_maintained >= MAINTAIN_SECONDS:
-            self.maintain()
+
+    def report(
+        self,
+        number: int,
+        began: float,
+        dbt_line: str,
+        freshness: float | None,
+        generated: manifest.Tail,
+        started_at: datetime,
+        last: bool,
+    ) -> None:
+        """The cycle's status line, and its figures into the run's totals."""
         loaded, rejected = measures.ledger_since(started_at)
         new_loaded = loaded - self.totals.loaded
         self.totals.loaded, self.totals.rejected = loaded, rejected
@@ -287,7 +276,7 @@ class Live:
             f"loaded {loaded:,} +{new_loaded:,} ({new_loaded / seconds:,.0f}/s) "
             f"quarantined {rejected:,} | "
             f"waiting {measures.plural(measures.waiting_files(self.input_dir), 'file')} | "
-            f"dbt {'all' if full else 'incr'} {dbt_seconds:.1f}s ({dbt.slowest}) | "
+            f"{dbt_line} | "
             f"freshness {'-' if freshness is None else f'{freshness:.1f}s'} | "
             f"{self.gx.text(now)}",
             flush=True,
@@ -350,7 +339,7 @@ class Live:
             if self.metrics is not None:
                 self.metrics.serve(args.metrics_port)
             log.info("parsing the dbt project")
-            dbt = Dbt(args.verbose)
+            dbt = dbt_runner.Project(args.verbose)
             self.start_children()
             number = 0
             while not self.stop_requested:

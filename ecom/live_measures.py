@@ -72,10 +72,10 @@ def freshness(started_at: datetime) -> float | None:
 
 def waiting_files(input_dir: Path) -> int:
     """Files not loaded yet: in the inputs folder, or claimed by the stream and in flight."""
-    from ingestion import intake, watcher
+    from ingestion import files, watcher
 
     spark_checkpoint = settings.checkpoint_dir()  # where the stream keeps its parts in flight
-    return len(watcher.waiting_files(input_dir)) + len(intake.in_flight(spark_checkpoint))
+    return len(watcher.waiting_files(input_dir)) + len(files.in_flight(spark_checkpoint))
 
 
 def plural(count: int, word: str) -> str:

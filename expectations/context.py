@@ -147,6 +147,18 @@ def sync(context, *, write: bool = True) -> list[str]:
         changes.append(message)
         return write
 
+    _sync_variables(context, change)
+    datasource, readded = _sync_datasource(context, change)
+    if datasource is None:  # dry run without the datasource: nothing below can be compared
+        return changes
+    _sync_suites(context, change)
+    _sync_validation_definitions(context, change, datasource, readded)
+    _sync_checkpoints(context, change)
+    return changes
+
+
+def _sync_variables(context, change) -> None:
+    """No analytics, no progress bars, the project's Data Docs site."""
     variables = context.variables
     if variables.analytics_enabled is not False and change("analytics: off"):
         variables.analytics_enabled = False
@@ -160,10 +172,8 @@ def sync(context, *, write: bool = True) -> list[str]:
         variables.data_docs_sites = DATA_DOCS_SITES
         variables.save()
 
-    datasource, readded = _sync_datasource(context, change)
-    if datasource is None:  # dry run without the datasource: nothing below can be compared
-        return changes
 
+def _sync_suites(context, change) -> None:
     expected_suites = {name: suites.build_suite(name) for name in suites.SUITES}
     for suite in context.suites.all():
         if suite.name not in expected_suites and change(f"suite {suite.name}: delete"):
@@ -181,6 +191,9 @@ def sync(context, *, write: bool = True) -> list[str]:
         ] and change(f"suite {name}: update"):
             context.suites.add_or_update(suite)
 
+
+def _sync_validation_definitions(context, change, datasource, readded: set) -> None:
+    """One validation definition per validated table: its suite on its whole-table asset."""
     tables = checkpoints.all_tables()
     for definition in context.validation_definitions.all():
         if definition.name not in tables and change(
@@ -205,6 +218,8 @@ def sync(context, *, write: bool = True) -> list[str]:
                 )
             )
 
+
+def _sync_checkpoints(context, change) -> None:
     for checkpoint in context.checkpoints.all():
         if checkpoint.name not in checkpoints.NAMES and change(
             f"checkpoint {checkpoint.name}: delete"
@@ -234,7 +249,6 @@ def sync(context, *, write: bool = True) -> list[str]:
                     result_format=RESULT_FORMAT,
                 )
             )
-    return changes
 
 
 def _sync_datasource(context, change):

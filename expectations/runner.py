@@ -23,7 +23,8 @@ from typing import Any
 import psycopg2
 from psycopg2.extras import Json
 
-from expectations import checkpoints
+from expectations import checkpoints, failures
+from expectations.failures import Failure
 from pipeline import db
 from pipeline.errors import UserError
 
@@ -32,28 +33,6 @@ log = logging.getLogger(__name__)
 
 class CheckpointError(UserError):
     """A checkpoint cannot run (unknown name, a table missing); the message names the fix."""
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One failed expectation."""
-
-    table: str
-    column: str | None
-    expectation_type: str
-    arguments: str  # the expectation's arguments that say what was expected
-    observed: str
-    description: str | None = None
-
-    def line(self) -> str:
-        where = f"{self.table}.{self.column}" if self.column else self.table
-        expectation = self.expectation_type
-        if self.arguments:
-            expectation += f"({self.arguments})"
-        text = f"FAILED {where}: {expectation}: observed {self.observed}"
-        if self.description:
-            text += f" [{self.description}]"
-        return text
 
 
 @dataclass(frozen=True)
@@ -266,123 +245,17 @@ def _outcome(
     context: Any, name: str, result: Any, run_at: datetime, duration: float, parameters: dict
 ) -> Outcome:
     evaluated = successful = 0
-    failures: list[Failure] = []
+    found: list[Failure] = []
     for validation in result.run_results.values():
         table = validation.suite_name
         statistics = validation.statistics
         evaluated += statistics["evaluated_expectations"]
         successful += statistics["successful_expectations"]
         failed = [r for r in validation.results if not r.success]
-        samples = _Samples(context, table, parameters) if failed else None
+        samples = failures.Samples(context, table, parameters) if failed else None
         for expectation_result in failed:
-            failures.append(_failure(table, expectation_result, samples))
-    return Outcome(name, bool(result.success), evaluated, successful, run_at, duration, failures)
-
-
-_NOT_SHOWN = {"column", "batch_id", "unexpected_rows_query", "result_format", "catch_exceptions"}
-
-
-def _failure(table: str, expectation_result: Any, samples: _Samples) -> Failure:
-    config = expectation_result.expectation_config
-    kwargs = config.kwargs
-    arguments = ", ".join(f"{k}={_show(v)}" for k, v in kwargs.items() if k not in _NOT_SHOWN)
-    result = expectation_result.result
-    error = _raised(expectation_result.exception_info or {})
-    if error:
-        observed = f"an error: {error}"
-    elif "unexpected_count" in result:
-        observed = f"{result['unexpected_count']} of {result.get('element_count')} rows unexpected"
-        examples = samples.values(config.id)
-        if examples:
-            observed += f", e.g. {', '.join(examples)}"
-    elif "unexpected_rows_query" in kwargs:
-        count = result.get("observed_value")
-        observed = f"{count} unexpected row{'' if count == 1 else 's'}"
-        row = samples.row(config.id)
-        if row:
-            observed += f", e.g. {row}"
-    elif (result.get("details") or {}).get("mismatched"):  # columns: unexpected, missing
-        mismatched = result["details"]["mismatched"]
-        observed = ", ".join(f"{key} {_show(value)}" for key, value in mismatched.items() if value)
-    else:
-        observed = _show(result.get("observed_value"))
-    return Failure(
-        table=table,
-        column=kwargs.get("column"),
-        expectation_type=config.type,
-        arguments=arguments,
-        observed=observed,
-        description=config.description,
-    )
-
-
-class _Samples:
-    """Offending values or rows of failed expectations, validated again one by one.
-
-    The checkpoint itself asks for counts only (see context.RESULT_FORMAT), so
-    these queries run for failed expectations alone. They illustrate; the
-    verdict stands without them, so their errors are only logged.
-    """
-
-    def __init__(self, context: Any, table: str, parameters: dict) -> None:
-        self._context, self._table, self._parameters = context, table, parameters
-        self._batch = None
-
-    def _validate(self, expectation_id: str | None, result_format: Any) -> dict:
-        from expectations import context as gx_context
-
-        try:
-            suite = self._context.suites.get(self._table)
-            expectation = next(e for e in suite.expectations if e.id == expectation_id)
-            if self._batch is None:
-                self._batch = (
-                    self._context.data_sources.get(gx_context.DATASOURCE)
-                    .get_asset(self._table)
-                    .get_batch_definition(gx_context.BATCH_DEFINITION)
-                    .get_batch()
-                )
-            result = self._batch.validate(
-                expectation, result_format=result_format, expectation_parameters=self._parameters
-            )
-            return result.result or {}
-        except Exception as exc:
-            log.debug("no sample for a failed expectation on %s: %s", self._table, exc)
-            return {}
-
-    def values(self, expectation_id: str | None, limit: int = 3) -> list[str]:
-        result = self._validate(
-            expectation_id, {"result_format": "SUMMARY", "partial_unexpected_count": limit}
-        )
-        return list(dict.fromkeys(map(_show, result.get("partial_unexpected_list") or [])))
-
-    def row(self, expectation_id: str | None) -> str | None:
-        result = self._validate(expectation_id, {"result_format": "COMPLETE"})
-        rows = (result.get("details") or {}).get("unexpected_rows") or []
-        if not rows:
-            return None
-        return ", ".join(f"{name}={_show(value)}" for name, value in rows[0].items())
-
-
-def _raised(exception_info: Any) -> str | None:
-    infos = (
-        exception_info.values() if "raised_exception" not in exception_info else [exception_info]
-    )
-    for info in infos:
-        if isinstance(info, dict) and info.get("raised_exception"):
-            message = str(info.get("exception_message") or "").strip()
-            return message.splitlines()[0] if message else "an exception"
-    return None
-
-
-def _show(value: Any) -> str:
-    """A value in a failure line: strings quoted, times in ISO-8601, numbers as they are."""
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, list | tuple | set):
-        return "[" + ", ".join(_show(item) for item in value) + "]"
-    return str(value)
+            found.append(failures.failure(table, expectation_result, samples))
+    return Outcome(name, bool(result.success), evaluated, successful, run_at, duration, found)
 
 
 def recorded_outcomes(since: datetime) -> dict[str, Outcome]:

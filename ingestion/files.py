@@ -12,6 +12,8 @@ import shutil
 import time
 from pathlib import Path
 
+from ingestion.parts import display_name
+
 log = logging.getLogger("ingestion.intake")
 
 
@@ -81,3 +83,14 @@ def sweep(folder: Path, days: float, now: float | None = None) -> int:
             days,
         )
     return deleted
+
+
+def in_flight(checkpoint_dir: Path) -> list[str]:
+    """The names (as given) of the files a job with this checkpoint claimed and has not
+    loaded yet: they left the inputs folder and wait in the checkpoint's intake/."""
+    names = []
+    for sidecar in sorted((checkpoint_dir / "intake" / "claimed").glob("*.json")):
+        value = read_json(sidecar)
+        if value is not None:
+            names.append(display_name(value["name"]))
+    return names

@@ -48,17 +48,6 @@ from pipeline.config import default, megabytes
 log = logging.getLogger(__name__)
 
 
-def in_flight(checkpoint_dir: Path) -> list[str]:
-    """The names (as given) of the files a job with this checkpoint claimed and has not
-    loaded yet: they left the inputs folder and wait in the checkpoint's intake/."""
-    names = []
-    for sidecar in sorted((checkpoint_dir / "intake" / "claimed").glob("*.json")):
-        value = files.read_json(sidecar)
-        if value is not None:
-            names.append(display_name(value["name"]))
-    return names
-
-
 ARCHIVE_SWEEP_SECONDS = 600.0
 CLAIMS_PER_COMMIT = 200  # new deliveries registered in one transaction
 
@@ -174,7 +163,7 @@ class Intake:
 
     def in_flight_note(self) -> str:
         """' (files in flight: a.csv, b.csv ...)' for an error line, or ''."""
-        names = in_flight(self.claimed_dir.parent.parent)
+        names = files.in_flight(self.claimed_dir.parent.parent)
         if not names:
             return ""
         more = f" and {len(names) - 3} more" if len(names) > 3 else ""

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import re
-import shutil
 import signal
 import threading
 import time
@@ -17,7 +14,7 @@ from pathlib import Path
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import functions as F
 
-from ingestion import source
+from ingestion import checkpoint, source
 from ingestion.intake import Intake
 from ingestion.sink import BatchResult, BatchWriter
 from ingestion.transform import for_sink, transform
@@ -127,95 +124,6 @@ def check_database(naive_timezone: str | None = None) -> None:
                 )
 
 
-_LOCKS: list = []  # the open lock files of this process's checkpoints
-
-
-def lock_checkpoint(checkpoint_dir: Path) -> None:
-    """One job per checkpoint: a second one stops at once, with one line (an exclusive
-    ``flock`` on ``<checkpoint>/lock``, held until the process exits)."""
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(checkpoint_dir / "lock", "a+")  # noqa: SIM115 - held for the process
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        raise IngestionError(
-            f"the checkpoint {checkpoint_dir} is in use by another job (pid {holder}); "
-            "stop it first, or give this one its own --checkpoint-dir and --input-dir"
-        ) from exc
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    _LOCKS.append(handle)
-
-
-def claim_checkpoint(checkpoint_dir: Path, input_dir: Path) -> None:
-    """A checkpoint belongs to one inputs folder: refuse to mix them up, in one clear line."""
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    marker = checkpoint_dir / "ecom_input_dir"
-    wanted = str(input_dir.resolve())
-    if marker.exists():
-        owner = marker.read_text().strip()
-        if owner != wanted:
-            raise IngestionError(
-                f"the checkpoint {checkpoint_dir} belongs to the inputs folder {owner}; "
-                f"give {wanted} its own --checkpoint-dir (the checkpoint also holds the "
-                "files in flight from that folder: do not delete it while the job has some)"
-            )
-    elif not (checkpoint_dir / "metadata").exists():  # a new checkpoint
-        marker.write_text(wanted + "\n")
-    if (checkpoint_dir / "metadata").exists() and not (checkpoint_dir / "intake").exists():
-        # Written by a release before the intake: Spark read the inputs folder
-        # itself. Every file it committed was archived, every other one is still
-        # in the inputs folder, so a new checkpoint loses and doubles nothing.
-        old = checkpoint_dir.with_name(f"{checkpoint_dir.name}.before-intake-{int(time.time())}")
-        checkpoint_dir.rename(old)
-        checkpoint_dir.mkdir()
-        marker_text = f"{wanted}\n"
-        (checkpoint_dir / "ecom_input_dir").write_text(marker_text)
-        log.warning(
-            "the checkpoint %s was written before the job claimed its files; moved to %s, "
-            "and a new one started (files it had not committed are still in %s)",
-            checkpoint_dir,
-            old,
-            input_dir,
-        )
-
-
-SOURCE_MARKER = "ecom_source"
-SOURCE_KIND = "intake part sequence (ingestion.source)"
-_SPARK_STATE = ("metadata", "offsets", "commits", "sources", "state", "multiline")
-
-
-def claim_source(checkpoint_dir: Path) -> None:
-    """Spark's state in the checkpoint is for the intake's part sequence (ingestion.source).
-
-    A checkpoint of a release before read the parts with Spark's file source,
-    whose offsets mean nothing here. That state is dropped (the intake's own
-    state, ``intake/``, is kept): every part it committed is in the ledger and
-    deleted, every other one is still in ``intake/parts`` and is read again
-    (ingestion.sink leaves out a part the ledger already has)."""
-    marker = checkpoint_dir / SOURCE_MARKER
-    if marker.exists():
-        return
-    if (checkpoint_dir / "metadata").exists():
-        for name in _SPARK_STATE:
-            path = checkpoint_dir / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-        log.warning(
-            "the checkpoint %s held Spark's file-source state of a release before; dropped it "
-            "(the files in flight are kept and read again; nothing is lost or doubled)",
-            checkpoint_dir,
-        )
-    marker.write_text(SOURCE_KIND + "\n")
-
-
 def build_query(spark, config: JobConfig, intake: Intake, writer: BatchWriter, multiline: bool):
     """Define and start one streaming query over the intake's parts (not yet waited on).
 
@@ -292,20 +200,14 @@ class _Thread(threading.Thread):
 
 def run(config: JobConfig) -> JobSummary:
     """Run the job until it is done (--once) or stopped (SIGINT/SIGTERM)."""
-    from ingestion.spark import build_session
-
     check_database(config.naive_timezone)
-    claim_checkpoint(config.checkpoint_dir, config.input_dir)
-    lock_checkpoint(config.checkpoint_dir)
-    claim_source(config.checkpoint_dir)
+    checkpoint.claim_checkpoint(config.checkpoint_dir, config.input_dir)
+    checkpoint.lock_checkpoint(config.checkpoint_dir)
+    checkpoint.claim_source(config.checkpoint_dir)
     summary = JobSummary()
     intake = _intake(config)
     if config.metrics_port:
-        from ingestion import metrics
-
-        served = metrics.JobMetrics(summary, intake)
-        summary.batch_seconds = served.batch_seconds
-        metrics.serve(config.metrics_port, served.registry, config.metrics_host)
+        _serve_metrics(config, summary, intake)
     intake.start_watching()  # before the first listing: no file falls between the two
     intake.recover()
     writers = [
@@ -337,47 +239,14 @@ def run(config: JobConfig) -> JobSummary:
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     spark = None
     try:
-        clock = time.monotonic()
-        spark = build_session(config.master, **config.spark_conf)
-        spark.dataSource.register(source.IntakeParts)
-        if spark.sparkContext.uiWebUrl:
-            # SPARK_LOCAL_IP (127.0.0.1 unless set) keeps it on loopback
-            log.info("Spark UI: %s", spark.sparkContext.uiWebUrl)
-        log.info(
-            "Spark %s up in %.1fs (master %s); watching %s (and its subfolders) for *.csv%s",
-            spark.version,
-            time.monotonic() - clock,
-            config.master,
-            config.input_dir,
-            " (once: everything present, then exit)" if config.once else "",
-        )
+        spark = _start_spark(config)
         if config.once:
             intake_thread.result()  # every file present is claimed (or quarantined)
         queries = [
             build_query(spark, config, intake, writer, multiline)
             for writer, multiline in zip(writers, (False, True), strict=True)
         ]
-        while any(query.isActive for query in queries):
-            if stop.is_set():
-                deadline = time.monotonic() + 60
-                for query in queries:
-                    while query.status.get("isTriggerActive") and time.monotonic() < deadline:
-                        time.sleep(0.1)
-                    query.stop()
-                break
-            try:
-                for query in queries:
-                    query.awaitTermination(0.25)
-            except StreamingQueryException:
-                pass  # reported just below
-            if any(query.exception() is not None for query in queries):
-                break
-        for query in queries:
-            exception = query.exception()
-            if exception is not None:
-                for other in queries:
-                    other.stop()
-                raise IngestionError(_describe(exception, intake))
+        _await(queries, stop, intake)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -390,6 +259,66 @@ def run(config: JobConfig) -> JobSummary:
         intake.close()
         if spark is not None:
             spark.stop()
+    _log_summary(summary, intake)
+    return summary
+
+
+def _serve_metrics(config: JobConfig, summary: JobSummary, intake: Intake) -> None:
+    from ingestion import metrics
+
+    served = metrics.JobMetrics(summary, intake)
+    summary.batch_seconds = served.batch_seconds
+    metrics.serve(config.metrics_port, served.registry, config.metrics_host)
+
+
+def _start_spark(config: JobConfig):
+    """The Spark session, with the intake's source registered."""
+    from ingestion.spark import build_session
+
+    clock = time.monotonic()
+    spark = build_session(config.master, **config.spark_conf)
+    spark.dataSource.register(source.IntakeParts)
+    if spark.sparkContext.uiWebUrl:
+        # SPARK_LOCAL_IP (127.0.0.1 unless set) keeps it on loopback
+        log.info("Spark UI: %s", spark.sparkContext.uiWebUrl)
+    log.info(
+        "Spark %s up in %.1fs (master %s); watching %s (and its subfolders) for *.csv%s",
+        spark.version,
+        time.monotonic() - clock,
+        config.master,
+        config.input_dir,
+        " (once: everything present, then exit)" if config.once else "",
+    )
+    return spark
+
+
+def _await(queries: list, stop: threading.Event, intake: Intake) -> None:
+    """Wait for the queries: until they end (--once), a stop is asked (each finishes
+    its batch first, for up to a minute) or one fails (IngestionError, one line)."""
+    while any(query.isActive for query in queries):
+        if stop.is_set():
+            deadline = time.monotonic() + 60
+            for query in queries:
+                while query.status.get("isTriggerActive") and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                query.stop()
+            break
+        try:
+            for query in queries:
+                query.awaitTermination(0.25)
+        except StreamingQueryException:
+            pass  # reported just below
+        if any(query.exception() is not None for query in queries):
+            break
+    for query in queries:
+        exception = query.exception()
+        if exception is not None:
+            for other in queries:
+                other.stop()
+            raise IngestionError(_describe(exception, intake))
+
+
+def _log_summary(summary: JobSummary, intake: Intake) -> None:
     log.info(
         "stopped: %d batches, %d rows in, %d loaded, %d rejected%s; %d files claimed%s",
         summary.batches,
@@ -400,7 +329,6 @@ def run(config: JobConfig) -> JobSummary:
         intake.claimed,
         f", {intake.quarantined} quarantined whole" if intake.quarantined else "",
     )
-    return summary
 
 
 def _describe(exception, intake: Intake | None = None) -> str:

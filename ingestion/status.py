@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ingestion import ledger
-from ingestion.intake import in_flight
+from ingestion.files import in_flight
 from ingestion.parts import display_name
 from ingestion.watcher import ignored_files, waiting_files
 from pipeline import db, partitions

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from ecom import localdb
-from ingestion import intake
+from ingestion import files
 from tests.support.streaming import (
     REPO_ROOT,
     Folders,
@@ -146,7 +146,7 @@ def test_postgres_restart_while_streaming_loses_and_doubles_nothing(warehouse, t
         _stop_generator(generator)
     # drained: nothing waits in the inputs folder, and nothing claimed is still in flight
     _wait_for(
-        lambda: not list(folders.inputs.glob("*.csv")) and not intake.in_flight(folders.checkpoint),
+        lambda: not list(folders.inputs.glob("*.csv")) and not files.in_flight(folders.checkpoint),
         90,
         "the stream to drain its inputs",
     )

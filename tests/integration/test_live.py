@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion import intake
+from ingestion import files as intake_files
 from pipeline import db, settings
 from tests.support.marts import run_dbt
 from tests.support.metrics import free_port, scrape
@@ -141,7 +141,7 @@ def test_every_generated_row_is_loaded_or_quarantined_once(live):
     assert summary, output[-2000:]
     said_generated, loaded, rejected, left = (int(g.replace(",", "")) for g in summary.groups())
     assert said_generated == generated > 0
-    in_flight = set(intake.in_flight(folder / "checkpoint"))  # claimed, not loaded yet
+    in_flight = set(intake_files.in_flight(folder / "checkpoint"))  # claimed, not loaded yet
     assert left == len(list((folder / "inputs").glob("*.csv"))) + len(in_flight)
     waiting = sum(
         entry["rows"]

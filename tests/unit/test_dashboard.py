@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from dashboard import app, data
+from dashboard import app, data, figures
 
 REPO_ROOT = app.ASSETS.parents[1]
 
@@ -21,8 +21,8 @@ def run(when: str, success: bool) -> data.CheckpointRun:
 
 def test_quarantine_reasons_fold_into_other_beyond_the_limit():
     reasons = [("b", 5), ("a", 5), ("c", 1), ("d", 2)]
-    assert app.fold_reasons(reasons, 4) == [("a", 5), ("b", 5), ("d", 2), ("c", 1)]
-    assert app.fold_reasons(reasons, 3) == [("a", 5), ("b", 5), ("other (2 reasons)", 3)]
+    assert figures.fold_reasons(reasons, 4) == [("a", 5), ("b", 5), ("d", 2), ("c", 1)]
+    assert figures.fold_reasons(reasons, 3) == [("a", 5), ("b", 5), ("other (2 reasons)", 3)]
 
 
 def test_quality_tile_says_failed_when_any_latest_run_failed():
@@ -46,14 +46,14 @@ def test_a_warehouse_without_marts_or_rows_is_empty():
 
 def test_every_figure_draws_empty_input_as_nothing_plotted():
     for figure in (
-        app.revenue_figure([], 10),
-        app.conversion_figure([], 10),
-        app.quarantine_figure([]),
-        app.ingestion_figure([]),
+        figures.revenue_figure([], 10),
+        figures.conversion_figure([], 10),
+        figures.quarantine_figure([]),
+        figures.ingestion_figure([]),
     ):
         traces = figure.to_plotly_json()["data"]
         assert traces and all(len(trace["x"]) == len(trace["y"]) == 0 for trace in traces)
-    funnel = app.funnel_figure(data.Totals(0, 0, 0, Decimal(0), 0, 0, 0, None))
+    funnel = figures.funnel_figure(data.Totals(0, 0, 0, Decimal(0), 0, 0, 0, None))
     (trace,) = funnel.to_plotly_json()["data"]
     assert (list(trace["x"]), list(trace["y"])) == (
         [0, 0, 0],
