@@ -19,36 +19,15 @@ from pipeline import cli, settings
 from pipeline import config as config_module
 
 EPILOG = """\
-an option's variable (beside its default) may be set in the environment or .env
-instead; every setting: docs/configuration.md.
-
-what the inputs folder takes: any *.csv or *.tsv file, also compressed (gzip,
-bzip2, xz, zstd: told by its bytes, whatever its name, e.g. orders.csv.gz), in
-the folder or in subfolders at any depth (2026/11/25/orders.csv), whatever its
-name, age or size. Hidden and _-prefixed names (.x.tmp, _temporary/, _SUCCESS)
-are left alone; any other file (orders.xlsx) is left where it is, with one
-warning, and listed by `status`. A file renamed in, or closed by its writer, is
-taken at once (Linux inotify); one the kernel says nothing about (already
-there at start, written over a network mount, no inotify) once unchanged for
---settle-seconds. The same name delivered again is ingested again, as a new
-delivery.
-
-what a file may hold: a header mapped by name (any order, any case, quoted or
-not; columns beyond the contract are kept in raw.ecommerce_events.extra_columns),
-separated by , ; tab or | (the header tells which), RFC 4180 quoting, event
-times in every ISO 8601 / RFC 3339 spelling with a zone (without one: quarantined,
-unless --naive-timezone names their zone). A file that is not CSV
-text (UTF-16, binary, a zip archive, unreadable), lacks a contract column or
-names one twice, or is a link or a special file (never opened) is moved to the
-quarantine folder and recorded in raw.ingestion_files with the reason.
-The loader connects as ecom_loader with PGHOST/PGPORT/PGDATABASE and
-ECOM_LOADER_PASSWORD.
+An option's variable (beside its default) may be set in the environment or .env
+instead; every setting: docs/configuration.md. What the inputs folder takes
+(names, subfolders, compression, headers, delimiters, quoting, times) and how a
+file is claimed, cut, loaded and quarantined: docs/ingestion.md.
 
 examples:
-  python -m ingestion                         # stream until Ctrl-C
-  python -m ingestion --once                  # drain the inputs folder and exit
-  python -m ingestion --master spark://host:7077
-  python -m ingestion status
+  {prog}                         # stream until Ctrl-C
+  {prog} --once                  # drain the inputs folder and exit
+  {prog} --master spark://host:7077
 """
 
 DESCRIPTION = (

@@ -17,6 +17,9 @@ The sink commits each part with its rows and marks the delivery loaded with its
 last part; the intake then archives or deletes the original. Every step is safe
 to repeat: after a crash, ``recover`` carries each claimed delivery forward from
 what is on disk and in the ledger.
+
+This is the code's map; the design, its guarantees and what the inputs folder
+takes are told for users once, in docs/ingestion.md.
 """
 
 from __future__ import annotations

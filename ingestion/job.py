@@ -210,16 +210,7 @@ def run(config: JobConfig) -> JobSummary:
         _serve_metrics(config, summary, intake)
     intake.start_watching()  # before the first listing: no file falls between the two
     intake.recover()
-    writers = [
-        BatchWriter(
-            config.stream_name + ("_multiline" if multiline else ""),
-            _query_id_reader(_checkpoint(config, multiline)),
-            retry_seconds=config.db_retry_seconds,
-            on_batch=summary.add,
-            intake=intake,
-        )
-        for multiline in (False, True)
-    ]
+    writers = [_writer(config, summary, intake, multiline) for multiline in (False, True)]
     stop = threading.Event()
     stop_intake = threading.Event()
     if config.once:
@@ -261,6 +252,17 @@ def run(config: JobConfig) -> JobSummary:
             spark.stop()
     _log_summary(summary, intake)
     return summary
+
+
+def _writer(config: JobConfig, summary: JobSummary, intake: Intake, multiline: bool):
+    """The sink of one of the two queries (plain parts, or those the Python path reads)."""
+    return BatchWriter(
+        config.stream_name + ("_multiline" if multiline else ""),
+        _query_id_reader(_checkpoint(config, multiline)),
+        retry_seconds=config.db_retry_seconds,
+        on_batch=summary.add,
+        intake=intake,
+    )
 
 
 def _serve_metrics(config: JobConfig, summary: JobSummary, intake: Intake) -> None:
