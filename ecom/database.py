@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 
 import click
 
@@ -28,35 +29,24 @@ def _exec(args: list[str], extra_env: dict[str, str] | None = None) -> None:
     os.execvpe(args[0], args, env)
 
 
-@click.command(
-    cls=cli.Command,
-    help="Start the project-managed PostgreSQL (or reach yours) and migrate the schema.",
+def _chore(help: str, action: Callable[[], object]) -> click.Command:
+    """A command that only does ``action``, with -v for debug logging."""
+
+    @click.command(cls=cli.Command, help=help)
+    @cli.verbose_option()
+    def command(verbose: bool) -> None:
+        cli.configure_logging(verbose)
+        action()
+
+    return command
+
+
+up = _chore(
+    "Start the project-managed PostgreSQL (or reach yours) and migrate the schema.", localdb.up
 )
-@cli.verbose_option()
-def up(verbose: bool) -> None:
-    cli.configure_logging(verbose)
-    localdb.up()
-
-
-@click.command(cls=cli.Command, help="Stop the project-managed PostgreSQL.")
-@cli.verbose_option()
-def down(verbose: bool) -> None:
-    cli.configure_logging(verbose)
-    localdb.down()
-
-
-@click.command(cls=cli.Command, help="Stop the project-managed PostgreSQL and delete its data.")
-@cli.verbose_option()
-def destroy(verbose: bool) -> None:
-    cli.configure_logging(verbose)
-    localdb.destroy()
-
-
-@click.command(cls=cli.Command, help="Apply pending migrations, roles and grants, role passwords.")
-@cli.verbose_option()
-def migrate(verbose: bool) -> None:
-    cli.configure_logging(verbose)
-    db.apply_schema()
+down = _chore("Stop the project-managed PostgreSQL.", localdb.down)
+destroy = _chore("Stop the project-managed PostgreSQL and delete its data.", localdb.destroy)
+migrate = _chore("Apply pending migrations, roles and grants, role passwords.", db.apply_schema)
 
 
 def server_status() -> int:

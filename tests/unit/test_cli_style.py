@@ -20,6 +20,17 @@ from pipeline import cli, config
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def _run(module: str, argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *argv],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
@@ -51,14 +62,7 @@ def test_a_bad_value_is_one_line_and_exit_2_before_anything_starts(tmp_path, arg
     env = dict(
         os.environ, ECOM_STATE_DIR=str(tmp_path / "state"), ECOM_ENV_FILE=str(tmp_path / ".env")
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "ecom", *argv],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run("ecom", argv, env)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -115,15 +119,7 @@ def test_every_command_is_one_click_tree_and_shows_its_variables():
     ],
 )
 def test_the_module_commands_fail_the_same_way(tmp_path, module, argv, expected):
-    env = dict(os.environ, ECOM_ENV_FILE=str(tmp_path / ".env"))
-    result = subprocess.run(
-        [sys.executable, "-m", module, *argv],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run(module, argv, dict(os.environ, ECOM_ENV_FILE=str(tmp_path / ".env")))
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(expected) and line.endswith("(see --help)"), line
