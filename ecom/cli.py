@@ -63,12 +63,13 @@ def ingest(**options: Any) -> int:
 
 @click.command(
     cls=cli.Command,
-    help="The server, both streaming checkpoints, the file and batch ledgers.",
+    help="The server, both streaming checkpoints, the file and batch ledgers. It takes the "
+    "options of 'ecom stream', so that the stream's own command line works with 'status'; "
+    "the folders are what it reads.",
 )
-@ingestion.folder_options
-@ingestion.require_batch_option
-def status(input_dir, checkpoint_dir, require_batch: bool) -> int:
-    cli.configure_logging()
+@ingestion.status_options
+def status(input_dir, checkpoint_dir, require_batch: bool, **stream: Any) -> int:
+    cli.configure_logging(stream["verbose"])
     return database.server_status() or ingestion.report(input_dir, checkpoint_dir, require_batch)
 
 

@@ -248,10 +248,15 @@ def report(input_dir, checkpoint_dir, require_batch: bool) -> int:
     return 1 if require_batch and status.committed_batches() == 0 else 0
 
 
-require_batch_option = click.option(
-    "--require-batch",
-    is_flag=True,
-    help="exit 1 until a first micro-batch has committed (a healthcheck)",
+# status takes the stream's command line (it reads the folders), and --require-batch
+status_options = _options(
+    stream_options,
+    click.option(
+        "--require-batch",
+        is_flag=True,
+        help="exit 1 until a first micro-batch has committed (a healthcheck)",
+    ),
+    click.option("--once", is_flag=True, hidden=True),  # the stream's, taken and unused
 )
 
 
@@ -267,12 +272,17 @@ def run_command(**options: Any) -> int:
     return stream(**options)
 
 
-@main.command("status", help="The file and batch ledgers: last batches, totals, files waiting.")
-@folder_options
-@require_batch_option
-@cli.verbose_option()
-def status_command(input_dir, checkpoint_dir, require_batch: bool, verbose: bool) -> int:
-    cli.configure_logging(verbose)
+STATUS_HELP = (
+    "The file and batch ledgers: last batches, totals, files waiting. It takes the "
+    "stream's options, so that the stream's own command line works with 'status'; "
+    "the folders are what it reads."
+)
+
+
+@main.command("status", help=STATUS_HELP)
+@status_options
+def status_command(input_dir, checkpoint_dir, require_batch: bool, **_stream: Any) -> int:
+    cli.configure_logging(_stream["verbose"])
     return report(input_dir, checkpoint_dir, require_batch)
 
 

@@ -112,7 +112,7 @@ def test_every_command_is_one_click_tree_and_shows_its_variables():
     [
         # no command: the stream's options (python -m ingestion is python -m ingestion run)
         ("ingestion", ["--trigger", "-1"], "python -m ingestion: error: argument --trigger: "),
-        ("ingestion", ["status", "--once"], "python -m ingestion status: error: No such option"),
+        ("ingestion", ["status", "--nope"], "python -m ingestion status: error: No such option"),
         ("generator", ["--events", "3", "--files", "2"], "python -m generator: error: argument "),
         ("expectations", ["run", "--bogus"], "python -m expectations run: error: No such option"),
         ("ecom", ["nonsense"], "ecom: error: No such command 'nonsense'"),
@@ -123,3 +123,14 @@ def test_the_module_commands_fail_the_same_way(tmp_path, module, argv, expected)
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(expected) and line.endswith("(see --help)"), line
+
+
+def test_status_takes_the_streams_command_line():
+    from ecom.cli import main
+    from ingestion.__main__ import main as ingestion
+
+    line = ["--input-dir", "in", "--checkpoint-dir", "cp", "--archive-dir", "a", "--once"]
+    for status in (ingestion.commands["status"], main.commands["status"]):
+        params = status.make_context("status", [*line, "--require-batch"]).params
+        assert (str(params["input_dir"]), str(params["checkpoint_dir"])) == ("in", "cp")
+        assert params["require_batch"]
