@@ -64,58 +64,52 @@ class LiveError(UserError):
 PROG = "ecom live"
 
 
-def _options(function):
-    options = [
-        traffic_options(rate=5000.0, bad_rate=0.001, duplicate_rate=0.001),
-        click.option(
-            "--every",
-            type=cli.seconds,
-            default=5.0,
-            help="start a dbt cycle about this often: on the first stream commit within half a "
-            "second of it, so that it stages the newest batch; cycles never overlap",
-        ),
-        click.option(
-            "--checkpoint-every",
-            type=cli.seconds,
-            default=300.0,
-            help="this often, a cycle rebuilds every model (not only the incremental ones) and "
-            "starts the checkpoints in the background, while the cycles go on; 0: incremental "
-            "models only, no checkpoints",
-        ),
-        click.option(
-            "--duration",
-            type=cli.seconds,
-            help="stop by itself after this long (default: run until Ctrl-C)",
-        ),
-        click.option(
-            "--keep-files",
-            is_flag=True,
-            help="archive processed files instead of deleting them (fills the disk at high rates)",
-        ),
-        click.option(
-            "--no-generator",
-            is_flag=True,
-            help="do not start the generator: stream whatever lands in the inputs folder",
-        ),
-        partitions.retention_option(
-            "--raw-retention-days",
-            "every minute, create raw's partitions ahead and drop those older than DAYS whose "
-            "batches dbt has staged (ecom maintain); 0 drops nothing",
-        ),
-        cli.setting_option(
-            "--metrics-port",
-            setting="metrics_port",
-            type=cli.port_or_off,
-            help="serve Prometheus metrics on http://127.0.0.1:PORT/metrics (dbt cycle seconds, "
-            "mart freshness, checkpoint outcomes), and the stream's on PORT+1",
-        ),
-        cli.verbose_option(
-            "debug logging, also in dbt's log file (every statement of every cycle)"
-        ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+_options = cli.options(
+    traffic_options(rate=5000.0, bad_rate=0.001, duplicate_rate=0.001),
+    click.option(
+        "--every",
+        type=cli.seconds,
+        default=5.0,
+        help="start a dbt cycle about this often: on the first stream commit within half a "
+        "second of it, so that it stages the newest batch; cycles never overlap",
+    ),
+    click.option(
+        "--checkpoint-every",
+        type=cli.seconds,
+        default=300.0,
+        help="this often, a cycle rebuilds every model (not only the incremental ones) and "
+        "starts the checkpoints in the background, while the cycles go on; 0: incremental "
+        "models only, no checkpoints",
+    ),
+    click.option(
+        "--duration",
+        type=cli.seconds,
+        help="stop by itself after this long (default: run until Ctrl-C)",
+    ),
+    click.option(
+        "--keep-files",
+        is_flag=True,
+        help="archive processed files instead of deleting them (fills the disk at high rates)",
+    ),
+    click.option(
+        "--no-generator",
+        is_flag=True,
+        help="do not start the generator: stream whatever lands in the inputs folder",
+    ),
+    partitions.retention_option(
+        "--raw-retention-days",
+        "every minute, create raw's partitions ahead and drop those older than DAYS whose "
+        "batches dbt has staged (ecom maintain); 0 drops nothing",
+    ),
+    cli.setting_option(
+        "--metrics-port",
+        setting="metrics_port",
+        type=cli.port_or_off,
+        help="serve Prometheus metrics on http://127.0.0.1:PORT/metrics (dbt cycle seconds, "
+        "mart freshness, checkpoint outcomes), and the stream's on PORT+1",
+    ),
+    cli.verbose_option("debug logging, also in dbt's log file (every statement of every cycle)"),
+)
 
 
 # --------------------------------------------------------------------------- dbt

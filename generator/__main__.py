@@ -49,7 +49,7 @@ ECOM_INPUT_DIR and ECOM_MANIFEST (environment, then .env), else
 def traffic_options(rate: float, bad_rate: float, duplicate_rate: float):
     """--rate, --interval, --bad-rate and --duplicate-rate, with these defaults: the
     generator's own, and live mode's (which starts the generator with them)."""
-    options = [
+    return cli.options(
         click.option(
             "--rate",
             type=cli.positive_float,
@@ -77,14 +77,7 @@ def traffic_options(rate: float, bad_rate: float, duplicate_rate: float):
             help="share of events after which an earlier row is sent again, verbatim (same "
             "event_id), on top of the events, as at-least-once delivery would",
         ),
-    ]
-
-    def apply(function):
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return apply
+    )
 
 
 def _one_of(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:

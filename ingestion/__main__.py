@@ -39,16 +39,7 @@ DESCRIPTION = (
 PROG = "python -m ingestion"
 
 
-def _options(*options):
-    def apply(function):
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return apply
-
-
-folder_options = _options(
+folder_options = cli.options(
     cli.setting_option(
         "--input-dir",
         setting="input_dir",
@@ -65,7 +56,7 @@ folder_options = _options(
     ),
 )
 
-stream_options = _options(
+stream_options = cli.options(
     folder_options,
     cli.setting_option(
         "--archive-dir",
@@ -249,7 +240,7 @@ def report(input_dir, checkpoint_dir, require_batch: bool) -> int:
 
 
 # status takes the stream's command line (it reads the folders), and --require-batch
-status_options = _options(
+status_options = cli.options(
     stream_options,
     click.option(
         "--require-batch",

@@ -192,6 +192,18 @@ def setting_option(*flags: str, setting: str, help: str, default: Any = None, **
     )
 
 
+def options(*decorators):
+    """Several options as one decorator, applied in the order given (the order --help
+    lists them): options shared by commands are declared once."""
+
+    def apply(function):
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
 def verbose_option(help: str = "debug logging"):
     return click.option("-v", "--verbose", is_flag=True, help=help)
 
