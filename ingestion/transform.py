@@ -54,6 +54,12 @@ def _parse(body, escape):  # no type hints: pyspark would read them as an Arrow 
     return dialect.canonical_records(body, escape or None)
 
 
+def _without_last_bytes(count: int) -> Column:
+    return F.expr(
+        f"cast(substring(cast(content as binary), 1, octet_length(content) - {count}) as string)"
+    )
+
+
 def split_lines(files: DataFrame, parsed: bool = False, escape: str = "") -> DataFrame:
     """One row per record: (source_file, line_number, line, header_ok, is_data,
     _raw, _bad, _extra).
@@ -81,12 +87,13 @@ def split_lines(files: DataFrame, parsed: bool = False, escape: str = "") -> Dat
     content = F.col("content")
     name = F.col("source_file")
     first_line = F.regexp_replace(F.substring_index(content, "\n", 1), f"^{BOM}|\r$", "")
-    # A final newline does not make an extra line. Dropped as bytes: length()
-    # and substring() of a string walk it character by character.
-    body = F.when(
-        content.endswith("\n"),
-        F.expr("cast(substring(cast(content as binary), 1, octet_length(content) - 1) as string)"),
-    ).otherwise(content)
+    # A final line break (\n or \r\n) does not make an extra line. Dropped as bytes:
+    # length() and substring() of a string walk it character by character.
+    body = (
+        F.when(content.endswith("\r\n"), _without_last_bytes(2))
+        .when(content.endswith("\n"), _without_last_bytes(1))
+        .otherwise(content)
+    )
     # a name that is not a part's (tests' in-memory frames): part 0, lines from 1
     part = F.coalesce(F.regexp_extract(name, PART_PATTERN, 2).try_cast("int"), F.lit(0))
     offset = F.coalesce(F.regexp_extract(name, PART_PATTERN, 3).try_cast("int"), F.lit(0))

@@ -169,6 +169,24 @@ def test_every_line_of_odd_files_is_accounted_for(spark, name, content, expected
     assert [(row.line_number, list(row.reasons)) for row in rows] == expected
 
 
+def _quote_all(line: str) -> str:
+    return ",".join(f'"{value}"' for value in line.split(","))
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\n", ""], ids=["crlf", "lf", "no-final-newline"])
+def test_a_quote_all_file_loads_every_record_whatever_its_line_ending(spark, ending):
+    # Python's csv.writer(quoting=QUOTE_ALL) and spreadsheets write "..." fields and
+    # \r\n: the Python path reads it (a quoted header). The last record once lost
+    # its line break's \n but not its \r, and was quarantined as malformed.
+    lines = [_quote_all(contract.CSV_HEADER), _quote_all(GOOD), _quote_all(GOOD)]
+    content = ending.join(lines) + ending if ending else "\r\n".join(lines)
+    files = spark.createDataFrame(
+        [("quote_all.csv", content)], "source_file string, content string"
+    )
+    rows = transform(files, parsed=True).where("is_data").orderBy("line_number").collect()
+    assert [(row.line_number, list(row.reasons)) for row in rows] == [(2, []), (3, [])]
+
+
 def test_every_time_spelling_is_one_instant_in_python_spark_and_postgresql(spark, warehouse):
     """Each accepted spelling (contract.TIMESTAMP_SPELLINGS): valid on both of the job's
     paths, and Python's instant is PostgreSQL's (which stores it) to the microsecond;
